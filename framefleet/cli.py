@@ -1,0 +1,43 @@
+"""The one entry point, ``framefleet ...``: a root group that assembles the command modules.
+
+Every ``FramefleetError`` becomes one readable line on stderr and exit status 1; a bad option
+is Click's usage error (exit status 2). Tracebacks are for bugs only.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from framefleet.commands import register_all
+from framefleet.commands._common import CliState
+from framefleet.errors import FramefleetError
+
+
+class _Group(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FramefleetError as e:
+            click.echo(f"error: {e}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="TOML settings file (default: $FRAMEFLEET_CONFIG).",
+)
+@click.version_option(package_name="framefleet")
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """framefleet: turn driving recordings into images at fleet scale."""
+    ctx.obj = CliState(config_path=config_path)
+
+
+register_all(main)

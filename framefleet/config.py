@@ -1,0 +1,122 @@
+"""Typed settings, read once at the entry point and passed down.
+
+Precedence, lowest first: built-in defaults < a TOML file (``--config`` or ``FRAMEFLEET_CONFIG``)
+< ``FRAMEFLEET_*`` environment variables < CLI flags. Nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from framefleet.errors import ConfigError
+
+ENV_PREFIX = "FRAMEFLEET_"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Settings:
+    """Everything a framefleet process needs to know about its surroundings."""
+
+    database_url: str = "sqlite:///framefleet.db"
+    """Catalog database (SQLAlchemy URL). SQLite by default; ``postgresql+psycopg://...`` at scale."""
+    broker_url: str = "redis://localhost:6379/0"
+    """Celery broker (Redis)."""
+    results_url: str = ""
+    """Redis holding job state and results; empty means the broker's Redis."""
+    result_ttl_seconds: int = 7 * 24 * 3600
+    """How long job state stays in Redis after the last update."""
+    max_attempts: int = 3
+    """Deliveries of one segment before it is marked failed (a segment that kills its worker)."""
+    segment_seconds: float = 10.0
+    """Default segment length for distributed extraction."""
+    worker_concurrency: int = 0
+    """Worker processes per worker (0 = one per core)."""
+    decode_threads: int = 0
+    """Decoder threads per process (0 = let FFmpeg choose; 1 = one thread, best with one process per core)."""
+    max_tasks_per_child: int = 200
+    """Recycle a worker child after this many segments (bounds leaks in native code)."""
+
+    @property
+    def effective_results_url(self) -> str:
+        return self.results_url or self.broker_url
+
+
+def _coerce(name: str, raw: Any, kind: type) -> Any:
+    try:
+        if kind is bool:
+            return str(raw).lower() in {"1", "true", "yes", "on"}
+        return kind(raw)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"setting {name!r} = {raw!r} is not a valid {kind.__name__}") from e
+
+
+def _field_types() -> dict[str, type]:
+    kinds = {"str": str, "int": int, "float": float, "bool": bool}
+    return {f.name: kinds[str(f.type)] for f in fields(Settings)}
+
+
+def load_settings(
+    *,
+    config_path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, a TOML file, the environment and explicit overrides.
+
+    Args:
+        config_path: a TOML file with a ``[framefleet]`` table or top-level keys; when None,
+            ``FRAMEFLEET_CONFIG`` names one if set.
+        env: the environment to read (``os.environ`` when None).
+        overrides: values from CLI flags; ``None`` values are ignored.
+    """
+    env = os.environ if env is None else env
+    types = _field_types()
+    values: dict[str, Any] = {}
+
+    path = config_path or env.get(ENV_PREFIX + "CONFIG")
+    if path:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError as e:
+            raise ConfigError(f"config file {str(path)!r} does not exist") from e
+        except tomllib.TOMLDecodeError as e:
+            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from e
+        table = data.get("framefleet", data)
+        for key, raw in table.items():
+            if isinstance(raw, dict):
+                continue  # other tables (e.g. [[rules]]) belong to other readers
+            if key not in types:
+                raise ConfigError(
+                    f"unknown setting {key!r} in {str(path)!r}; known: {', '.join(sorted(types))}"
+                )
+            values[key] = _coerce(key, raw, types[key])
+
+    for key, kind in types.items():
+        raw = env.get(ENV_PREFIX + key.upper())
+        if raw is not None and raw != "":
+            values[key] = _coerce(ENV_PREFIX + key.upper(), raw, kind)
+
+    for key, raw in (overrides or {}).items():
+        if raw is None:
+            continue
+        if key not in types:
+            raise ConfigError(f"unknown setting {key!r}")
+        values[key] = _coerce(key, raw, types[key])
+
+    settings = Settings(**values)
+    if settings.max_attempts < 1:
+        raise ConfigError(f"max_attempts must be >= 1, got {settings.max_attempts}")
+    if settings.segment_seconds <= 0:
+        raise ConfigError(f"segment_seconds must be > 0, got {settings.segment_seconds}")
+    return settings
+
+
+def replace(settings: Settings, **changes: Any) -> Settings:
+    """A copy of ``settings`` with some fields changed (None values are ignored)."""
+    return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})

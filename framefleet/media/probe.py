@@ -1,0 +1,215 @@
+"""What a video holds: size, rate, duration and its packet index (keyframes, decode order).
+
+The index comes from one demux-only pass over the file (no decoding): every packet's pts, dts and
+keyframe flag in decode order. It costs a fraction of a second for a 150 MB clip and makes every
+later decision exact for any GOP structure, with or without B-frames. It is cached per process,
+keyed by (path, size, mtime), so the segments of one file on one worker share it.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import av.error
+import numpy as np
+import numpy.typing as npt
+
+from framefleet.errors import InvalidVideoError, VideoNotFoundError
+
+IntArray = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, eq=False)
+class VideoIndex:
+    """The packet index of a video's first video stream.
+
+    Arrays are in decode (demux) order. Display order is ``np.argsort(pts)``; ``display_order[k]``
+    is the decode index of the k-th displayed frame.
+    """
+
+    path: str
+    width: int
+    height: int
+    codec: str
+    time_base: Fraction
+    average_fps: Fraction | None
+    pts: IntArray
+    dts: IntArray
+    is_keyframe: npt.NDArray[np.bool_]
+    last_duration_pts: int
+    """Duration of the last displayed frame (from its packet, else the mean frame step)."""
+    expected_frames: int
+    """Frame count the container header announces (0 when it does not say)."""
+    truncated: bool
+    """True when demuxing stopped before the header's frame count or on a read error."""
+    stop_reason: str
+
+    @functools.cached_property
+    def display_order(self) -> IntArray:
+        return np.argsort(self.pts, kind="stable")
+
+    @functools.cached_property
+    def display_rank(self) -> IntArray:
+        """``display_rank[i]``: the display index of the packet at decode index ``i``."""
+        rank = np.empty_like(self.display_order)
+        rank[self.display_order] = np.arange(len(self.pts))
+        return rank
+
+    @property
+    def frame_count(self) -> int:
+        return len(self.pts)
+
+    @property
+    def start_pts(self) -> int:
+        """PTS of the first displayed frame: the origin of stream time."""
+        return int(self.pts.min())
+
+    def pts_seconds(self, pts: int) -> Fraction:
+        """Seconds from the first displayed frame to a PTS, exact."""
+        return (pts - self.start_pts) * self.time_base
+
+    @property
+    def duration_seconds(self) -> Fraction:
+        return self.pts_seconds(int(self.pts.max()) + self.last_duration_pts)
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """A summary of a video, the shape the catalog stores."""
+
+    path: str
+    codec: str
+    width: int
+    height: int
+    fps: float
+    frame_count: int
+    keyframe_count: int
+    duration_seconds: float
+    has_b_frames: bool
+    truncated: bool
+
+
+def open_video(path: str | os.PathLike[str]) -> av.container.InputContainer:
+    """Open a video for reading, turning every way that can fail into a clear `MediaError`."""
+    p = Path(path)
+    if not p.exists():
+        raise VideoNotFoundError(f"video not found: {str(p)!r}")
+    if not p.is_file():
+        raise VideoNotFoundError(f"not a regular file: {str(p)!r}")
+    if p.stat().st_size == 0:
+        raise InvalidVideoError(f"{str(p)!r} is empty (0 bytes): not a video")
+    try:
+        container = av.open(str(p), mode="r")
+    except av.error.FFmpegError as e:
+        hint = ""
+        if "moov atom not found" in str(e) or isinstance(e, av.error.InvalidDataError):
+            hint = " (not a video container, or an mp4 cut before its index was written)"
+        raise InvalidVideoError(f"cannot read {str(p)!r}{hint}: {e}") from e
+    if not container.streams.video:
+        kinds = ", ".join(s.type for s in container.streams) or "none"
+        container.close()
+        raise InvalidVideoError(f"{str(p)!r} has no video stream (streams: {kinds})")
+    return container
+
+
+def _file_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except FileNotFoundError as e:
+        raise VideoNotFoundError(f"video not found: {str(path)!r}") from e
+    return str(p), st.st_size, st.st_mtime_ns
+
+
+def index_video(path: str | os.PathLike[str]) -> VideoIndex:
+    """The packet index of ``path``, cached per process while the file is unchanged."""
+    return _index_cached(*_file_key(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _index_cached(path: str, size: int, mtime_ns: int) -> VideoIndex:
+    del size, mtime_ns  # part of the cache key only
+    return _build_index(path)
+
+
+def _build_index(path: str) -> VideoIndex:
+    pts: list[int] = []
+    dts: list[int] = []
+    keys: list[bool] = []
+    durations: list[int] = []
+    truncated = False
+    stop_reason = "end of file"
+    with open_video(path) as container:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        expected = int(stream.frames or 0)
+        try:
+            for packet in container.demux(stream):
+                if packet.size == 0:
+                    continue  # the demuxer's end-of-stream marker
+                if packet.is_corrupt:
+                    truncated, stop_reason = True, "a corrupt or incomplete packet"
+                    break
+                p = packet.pts if packet.pts is not None else packet.dts
+                if p is None:
+                    raise InvalidVideoError(
+                        f"{path!r}: packets carry no timestamps (a raw elementary stream?); "
+                        "remux it into mp4 or mkv first (ffmpeg -i IN -c copy OUT.mp4)"
+                    )
+                pts.append(p)
+                dts.append(packet.dts if packet.dts is not None else p)
+                keys.append(bool(packet.is_keyframe))
+                durations.append(int(packet.duration or 0))
+        except av.error.FFmpegError as e:
+            truncated, stop_reason = True, f"read error: {e}"
+        if not truncated and expected and len(pts) < expected:
+            truncated = True
+            stop_reason = f"the file ends after {len(pts)} of {expected} frames"
+        if not pts:
+            raise InvalidVideoError(f"{path!r} has a video stream but no readable frames")
+        pts_arr = np.asarray(pts, dtype=np.int64)
+        last = int(np.argmax(pts_arr))
+        last_duration = durations[last]
+        if last_duration <= 0 and len(pts) > 1:
+            last_duration = int((pts_arr.max() - pts_arr.min()) // (len(pts) - 1))
+        if last_duration <= 0 and stream.average_rate:
+            last_duration = max(1, round(1 / (stream.average_rate * stream.time_base)))
+        return VideoIndex(
+            path=path,
+            width=int(ctx.width),
+            height=int(ctx.height),
+            codec=ctx.name,
+            time_base=Fraction(stream.time_base),
+            average_fps=Fraction(stream.average_rate) if stream.average_rate else None,
+            pts=pts_arr,
+            dts=np.asarray(dts, dtype=np.int64),
+            is_keyframe=np.asarray(keys, dtype=np.bool_),
+            last_duration_pts=max(1, last_duration),
+            expected_frames=expected,
+            truncated=truncated,
+            stop_reason=stop_reason,
+        )
+
+
+def probe_video(path: str | os.PathLike[str]) -> VideoInfo:
+    """Summarise a video: what the catalog stores and what ``framefleet`` prints."""
+    index = index_video(path)
+    duration = index.duration_seconds
+    fps = index.average_fps or (Fraction(index.frame_count) / duration if duration else None)
+    return VideoInfo(
+        path=index.path,
+        codec=index.codec,
+        width=index.width,
+        height=index.height,
+        fps=float(fps or 0),
+        frame_count=index.frame_count,
+        keyframe_count=int(index.is_keyframe.sum()),
+        duration_seconds=float(duration),
+        has_b_frames=bool(np.any(np.diff(index.pts) < 0)),
+        truncated=index.truncated,
+    )

@@ -1,0 +1,22 @@
+"""Shared fixtures: generated clips. Server fixtures live beside the tests that need them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.clips import ClipSpec, make_clip
+
+ClipFactory = Callable[..., Path]
+
+
+@pytest.fixture
+def clip_factory(tmp_path: Path) -> ClipFactory:
+    """Make a clip in the test's temp dir: ``clip_factory("a.mp4", fps=25, gop=12, bframes=2)``."""
+
+    def make(name: str = "clip.mp4", **fields: object) -> Path:
+        return make_clip(tmp_path / name, ClipSpec(**fields))  # type: ignore[arg-type]
+
+    return make
