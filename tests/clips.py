@@ -86,9 +86,7 @@ def camera_times_ms(start_ms: int, frames: int) -> list[int]:
     return times
 
 
-def write_timestamps_csv(
-    path: Path, times_ms: Sequence[int], *, keyframe_every: int = 30
-) -> Path:
+def write_timestamps_csv(path: Path, times_ms: Sequence[int], *, keyframe_every: int = 30) -> Path:
     """A pydtk camera timestamps CSV: ``epoch_ms, byte_offset, size, is_keyframe``, no header."""
     lines = [
         f"{t},{1000 + 5000 * i},5000,{1 if i % keyframe_every == 0 else 0}"

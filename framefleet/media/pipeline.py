@@ -1,0 +1,239 @@
+"""``process_segment(spec) -> SegmentResult``: the whole media job for one segment.
+
+Index the video (cached), time its frames, pick the grid's frames in ``[start, end)``, decode only
+those, resize, encode and write each image atomically, then write the segment manifest *last*: a
+segment with a manifest is complete, and running it again writes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from framefleet.errors import OutputError, TruncatedVideoError
+from framefleet.media.decode import DecodeStats, decode_frames
+from framefleet.media.images import (
+    EXTENSIONS,
+    encode_image,
+    frame_to_rgb,
+    inside,
+    path_safe,
+    write_atomic,
+)
+from framefleet.media.probe import VideoIndex, index_video
+from framefleet.media.sampling import Pick, parse_fps, pick_frames
+from framefleet.media.specs import SegmentSpec
+from framefleet.media.timing import FrameTimes, exact, frame_times, read_timestamps_csv
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One line of a manifest: an image and where in the recording it comes from."""
+
+    path: str
+    """Relative to the output root."""
+    record_id: str
+    content: str
+    timestamp: float
+    """The frame's own time (epoch seconds when the recording start is known)."""
+    grid_time: float
+    """The grid time the frame stands for (same clock)."""
+    pts_seconds: float
+    """The frame's position in the stream, seconds from its first frame."""
+    width: int
+    height: int
+    bytes: int
+
+
+@dataclass
+class SegmentResult:
+    """What one segment produced and what it cost."""
+
+    record_id: str
+    content: str
+    start_seconds: float
+    end_seconds: float | None
+    manifest_path: str
+    images: list[ImageRecord] = field(default_factory=list)
+    frames_demuxed: int = 0
+    frames_decoded: int = 0
+    frames_minimal: int = 0
+    bytes_written: int = 0
+    decode_seconds: float = 0.0
+    wall_seconds: float = 0.0
+    skipped: bool = False
+    """True when the segment was already complete (its manifest existed): nothing was written."""
+
+    @property
+    def images_written(self) -> int:
+        return len(self.images)
+
+    def summary(self) -> dict[str, Any]:
+        """The counters, without the image list (what a queue reports)."""
+        data = asdict(self)
+        del data["images"]
+        data["images_written"] = self.images_written
+        return data
+
+
+@dataclass(frozen=True)
+class PlannedFrame:
+    """A frame the segment will emit: decode index, display index, grid time."""
+
+    decode_index: int
+    pick: Pick
+
+
+def plan_segment(spec: SegmentSpec) -> tuple[VideoIndex, FrameTimes, list[PlannedFrame]]:
+    """Which frames ``spec`` emits, decided from the packet index alone (nothing decoded)."""
+    index = index_video(spec.video_path)
+    clock = read_timestamps_csv(spec.timestamps_path) if spec.timestamps_path else None
+    times = frame_times(index, start_timestamp=spec.start_timestamp, clock=clock)
+    candidates = None
+    if spec.output.mode == "keyframes":
+        candidates = sorted(int(index.display_rank[i]) for i in index.is_keyframe.nonzero()[0])
+    picks = pick_frames(
+        times.seconds,
+        end_of_last=times.end_seconds,
+        target_fps=parse_fps(spec.output.target_fps),
+        start_seconds=exact(spec.start_seconds),
+        end_seconds=None if spec.end_seconds is None else exact(spec.end_seconds),
+        candidates=candidates,
+    )
+    planned = [PlannedFrame(int(index.display_order[p.frame]), p) for p in picks]
+    return index, times, planned
+
+
+def iter_segment_frames(
+    spec: SegmentSpec, *, decode_threads: int = 0, stats: DecodeStats | None = None
+) -> Iterator[tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]]:
+    """Decode the planned frames of ``spec`` in display order, full size, not yet resized.
+
+    Raises TruncatedVideoError *after* yielding every frame before the cut when the segment
+    reaches past the end of a truncated video.
+    """
+    index, times, planned = plan_segment(spec)
+    by_decode = {p.decode_index: p for p in planned}
+    for i, frame in decode_frames(index, by_decode, threads=decode_threads, stats=stats):
+        yield by_decode[i], times, index, frame
+    last_time = times.seconds[-1]
+    if index.truncated and (spec.end_seconds is None or exact(spec.end_seconds) > last_time):
+        raise TruncatedVideoError(
+            f"{spec.video_path!r} is truncated ({index.stop_reason}): stopped at "
+            f"{float(last_time):.3f} s, after frame {index.frame_count}; the images before the "
+            "cut were written, the segment is not complete"
+        )
+
+
+def process_segment(
+    spec: SegmentSpec,
+    *,
+    decode_threads: int = 0,
+    force: bool = False,
+    on_image: Callable[[ImageRecord], None] | None = None,
+) -> SegmentResult:
+    """Make the images of one segment and its manifest; see the module docstring.
+
+    Args:
+        decode_threads: decoder threads (0: FFmpeg's choice; 1 suits one process per core).
+        force: redo a segment even if its manifest says it is complete.
+        on_image: called after each image is written (progress bars).
+
+    Raises:
+        MediaError: the video is missing, unreadable, truncated or its timestamps do not match.
+        OutputError: the output root cannot be written, or a name escapes it.
+    """
+    t0 = time.perf_counter()
+    output = spec.output
+    root = _prepare_root(output.root)
+    manifest = inside(root, spec.manifest_name)
+    result = SegmentResult(
+        record_id=spec.record_id,
+        content=spec.content,
+        start_seconds=spec.start_seconds,
+        end_seconds=spec.end_seconds,
+        manifest_path=str(manifest),
+    )
+    if manifest.is_file() and not force:
+        result.images = read_manifest(manifest)
+        result.skipped = True
+        result.wall_seconds = time.perf_counter() - t0
+        return result
+
+    stats = DecodeStats()
+    ext = EXTENSIONS[output.image_format]
+    record_safe, content_safe = path_safe(spec.record_id), path_safe(spec.content)
+    try:
+        for planned, times, index, frame in iter_segment_frames(
+            spec, decode_threads=decode_threads, stats=stats
+        ):
+            size = output.resize.target_size(frame.width, frame.height)
+            rgb = frame_to_rgb(frame, size)
+            data = encode_image(rgb, image_format=output.image_format, quality=output.quality)
+            timestamp = times.epoch(planned.pick.frame)
+            grid_time = float(times.start_timestamp + planned.pick.grid_seconds)
+            relative = output.name_template.format(
+                record_id=record_safe,
+                content=content_safe,
+                timestamp=timestamp,
+                grid_time=grid_time,
+                frame=planned.pick.frame,
+                ext=ext,
+            )
+            path = inside(root, relative)
+            write_atomic(path, data)
+            record = ImageRecord(
+                path=str(path.relative_to(root)),
+                record_id=spec.record_id,
+                content=spec.content,
+                timestamp=timestamp,
+                grid_time=grid_time,
+                pts_seconds=float(index.pts_seconds(int(index.pts[planned.decode_index]))),
+                width=size[0],
+                height=size[1],
+                bytes=len(data),
+            )
+            result.images.append(record)
+            result.bytes_written += len(data)
+            if on_image is not None:
+                on_image(record)
+    finally:
+        result.frames_demuxed = stats.packets_demuxed
+        result.frames_decoded = stats.frames_decoded
+        result.frames_minimal = stats.frames_minimal
+        result.decode_seconds = stats.decode_seconds
+        result.wall_seconds = time.perf_counter() - t0
+    write_manifest(manifest, result.images)
+    result.wall_seconds = time.perf_counter() - t0
+    return result
+
+
+def _prepare_root(root: Path) -> Path:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise OutputError(
+            f"cannot create output directory {str(root)!r}: {e.strerror or e}; choose another --out"
+        ) from e
+    if not root.is_dir():
+        raise OutputError(f"output path {str(root)!r} is not a directory")
+    return root.resolve()
+
+
+def write_manifest(path: Path, images: list[ImageRecord]) -> None:
+    """Write a manifest (JSON lines, one image each) atomically."""
+    lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in images)
+    write_atomic(path, lines.encode())
+
+
+def read_manifest(path: Path) -> list[ImageRecord]:
+    """The image records of a manifest written by `write_manifest`."""
+    with path.open() as f:
+        return [ImageRecord(**json.loads(line)) for line in f if line.strip()]

@@ -1,0 +1,131 @@
+"""The sampling rule: a global time grid, the frame shown at each grid time, and segments.
+
+The rule, stated once:
+
+* The grid for a target rate ``fps`` is ``g_k = start_timestamp + k / fps`` for ``k = 0, 1, ...``:
+  anchored at the recording start, never at a segment start.
+* Frame ``j`` is shown during ``[t_j, t_{j+1})`` (the last frame until the video ends).
+* At each grid time the frame shown then is taken: the last frame whose time is <= the grid time.
+  A frame shown over several grid times is taken once, at the first of them, its *grid time*.
+* A segment ``[start, end)`` emits exactly the frames whose grid time lies in it. Segments that
+  tile a recording therefore emit every frame of processing it whole, once: no duplicates at
+  boundaries, nothing lost in the last, partial segment.
+
+All times are exact ``Fraction`` seconds relative to the recording start.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+
+from framefleet.errors import ConfigError
+
+
+def parse_fps(value: float | int | str | Fraction) -> Fraction:
+    """A target rate as an exact rational: ``2``, ``0.5``, ``"30000/1001"``.
+
+    Raises:
+        ConfigError: not a number, or not > 0.
+    """
+    try:
+        fps = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
+    except (ValueError, ZeroDivisionError) as e:
+        raise ConfigError(
+            f"fps must be a number such as 2, 0.5 or 30000/1001, got {value!r}"
+        ) from e
+    if fps <= 0:
+        raise ConfigError(f"fps must be > 0, got {value!r}")
+    return fps
+
+
+def grid_ceil(t: Fraction, fps: Fraction) -> Fraction:
+    """The first grid time at or after ``t`` (never before the recording start)."""
+    k = max(0, math.ceil(t * fps))
+    return Fraction(k) / fps
+
+
+@dataclass(frozen=True)
+class Pick:
+    """One sampled frame: which frame (display index) and the grid time it stands for."""
+
+    frame: int
+    grid_seconds: Fraction
+
+
+def pick_frames(
+    times: Sequence[Fraction],
+    *,
+    end_of_last: Fraction,
+    target_fps: Fraction,
+    start_seconds: Fraction | None = None,
+    end_seconds: Fraction | None = None,
+    candidates: Sequence[int] | None = None,
+) -> list[Pick]:
+    """The frames a segment ``[start_seconds, end_seconds)`` emits, in display order.
+
+    Args:
+        times: display times of all frames, non-decreasing.
+        end_of_last: when the last frame stops being shown.
+        start_seconds: segment start (None: from the recording start).
+        end_seconds: segment end, exclusive (None: to the end of the video).
+        candidates: restrict sampling to these display indices (ascending), e.g. keyframes; each is
+            then shown until the next candidate.
+    """
+    order = list(range(len(times))) if candidates is None else list(candidates)
+    shown = [times[j] for j in order]
+    lo = 0
+    if start_seconds is not None:
+        # Frames shown entirely before the start cannot hold a grid time >= start.
+        lo = max(0, bisect.bisect_right(shown, start_seconds) - 1)
+    hi = len(shown) if end_seconds is None else bisect.bisect_left(shown, end_seconds)
+    picks: list[Pick] = []
+    for n in range(lo, hi):
+        until = shown[n + 1] if n + 1 < len(shown) else end_of_last
+        g = grid_ceil(shown[n], target_fps)
+        if g >= until:
+            continue  # no grid time while this frame is shown
+        if start_seconds is not None and g < start_seconds:
+            continue
+        if end_seconds is not None and g >= end_seconds:
+            continue
+        picks.append(Pick(order[n], g))
+    return picks
+
+
+@dataclass(frozen=True)
+class Span:
+    """A half-open range ``[start_seconds, end_seconds)`` of a recording; None end = to its end."""
+
+    start_seconds: float
+    end_seconds: float | None
+
+
+def split_segments(
+    start_seconds: float,
+    end_seconds: float,
+    *,
+    segment_seconds: float,
+    open_ended: bool = False,
+) -> list[Span]:
+    """Tile ``[start, end)`` with segments of ``segment_seconds``; the last one may be shorter.
+
+    Boundaries are computed as ``start + k * segment_seconds`` (never accumulated), so one span's
+    end is bit-for-bit the next one's start. With ``open_ended=True`` the last span has no end:
+    frames past a recording's announced end (metadata is often a frame short) are never dropped.
+    """
+    if not segment_seconds > 0:
+        raise ConfigError(f"segment length must be > 0 seconds, got {segment_seconds}")
+    if not end_seconds > start_seconds:
+        raise ConfigError(f"end ({end_seconds}) must be after start ({start_seconds})")
+    count = max(1, math.ceil((end_seconds - start_seconds) / segment_seconds))
+    bounds = [start_seconds + k * segment_seconds for k in range(count)] + [end_seconds]
+    if count > 1 and bounds[-2] >= end_seconds:  # float rounding made an empty last span
+        del bounds[-2]
+    spans = [Span(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    if open_ended:
+        spans[-1] = Span(spans[-1].start_seconds, None)
+    return spans

@@ -1,0 +1,147 @@
+"""Frame times: from the stream's PTS, or from the camera's clock in a pydtk timestamps CSV.
+
+Times are exact rationals (``Fraction``) in seconds relative to the recording start, so no float
+rounding ever decides which frame is picked. The camera clock matters: a real camera steps
+33 ms with a 43 ms step once a second, 0.8 s apart from nominal PTS after 80 s.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from framefleet.errors import TimestampsError
+from framefleet.media.probe import VideoIndex
+
+
+def exact(value: float | int | str | Fraction) -> Fraction:
+    """A float read as the decimal it prints as (``1489728570.957`` stays ``.957``)."""
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, float):
+        return Fraction(repr(value))
+    return Fraction(value)
+
+
+def timestamps_csv_for(video_path: str | os.PathLike[str]) -> Path | None:
+    """The pydtk convention: ``<video_stem>_timestamps.csv`` beside the video, if it exists."""
+    p = Path(video_path)
+    candidate = p.with_name(f"{p.stem}_timestamps.csv")
+    return candidate if candidate.is_file() else None
+
+
+@dataclass(frozen=True)
+class CameraClock:
+    """The per-frame epoch times of a camera, in frame (display) order, in milliseconds."""
+
+    path: str
+    epoch_ms: tuple[int, ...]
+
+
+def read_timestamps_csv(path: str | os.PathLike[str]) -> CameraClock:
+    """Read ``epoch_ms, byte_offset, size, is_keyframe`` rows (no header; extra columns ignored).
+
+    Raises:
+        TimestampsError: missing file, a row whose first field is not a number, or times that
+            go backwards (equal times are allowed: the earlier frame is then never shown).
+    """
+    p = Path(path)
+    try:
+        text = p.read_text()
+    except FileNotFoundError as e:
+        raise TimestampsError(f"timestamps CSV not found: {str(p)!r}") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise TimestampsError(f"cannot read timestamps CSV {str(p)!r}: {e}") from e
+    times: list[int] = []
+    for row_number, row in enumerate(csv.reader(text.splitlines()), start=1):
+        if not row or not "".join(row).strip():
+            continue
+        try:
+            ms = Fraction(row[0].strip())
+        except (ValueError, ZeroDivisionError) as e:
+            raise TimestampsError(
+                f"{str(p)!r} row {row_number}: {row[0]!r} is not an epoch time in milliseconds "
+                "(expected rows 'epoch_ms, byte_offset, size, is_keyframe')"
+            ) from e
+        if ms.denominator != 1:
+            raise TimestampsError(
+                f"{str(p)!r} row {row_number}: {row[0]!r} is not a whole number of milliseconds"
+            )
+        if times and ms < times[-1]:
+            raise TimestampsError(
+                f"{str(p)!r} row {row_number}: time {int(ms)} ms goes back from {times[-1]} ms; "
+                "rows must be in frame order"
+            )
+        times.append(int(ms))
+    if not times:
+        raise TimestampsError(f"timestamps CSV {str(p)!r} has no rows")
+    return CameraClock(path=str(p), epoch_ms=tuple(times))
+
+
+@dataclass(frozen=True)
+class FrameTimes:
+    """Display times of every frame, relative to the recording start, plus where the last ends."""
+
+    seconds: tuple[Fraction, ...]
+    """``seconds[k]``: time of the k-th displayed frame, relative to ``start_timestamp``."""
+    end_seconds: Fraction
+    """When the last frame stops being displayed."""
+    start_timestamp: Fraction
+    """The recording start (epoch seconds, or 0 for a bare video): the grid's anchor."""
+    source: str
+    """``"pts"`` or the CSV path: where the times came from."""
+
+    def epoch(self, k: int) -> float:
+        """Absolute time of the k-th displayed frame (epoch seconds when the start is known)."""
+        return float(self.start_timestamp + self.seconds[k])
+
+
+def frame_times(
+    index: VideoIndex,
+    *,
+    start_timestamp: float | Fraction | None = None,
+    clock: CameraClock | None = None,
+) -> FrameTimes:
+    """Times of the frames of ``index``, from the camera clock when given, else from PTS.
+
+    Args:
+        start_timestamp: recording start in epoch seconds. With PTS, the first frame is shown at
+            this time (0 when None: times are then seconds from the video start). With a camera
+            clock, None means the clock's first time.
+        clock: the camera's per-frame times; its row count must match the video's frame count.
+
+    Raises:
+        TimestampsError: the CSV's row count does not match the video.
+    """
+    if clock is None:
+        start = exact(start_timestamp) if start_timestamp is not None else Fraction(0)
+        origin = index.start_pts
+        tb = index.time_base
+        ordered = index.pts[index.display_order]
+        seconds = tuple((int(p) - origin) * tb for p in ordered)
+        end = seconds[-1] + index.last_duration_pts * tb
+        return FrameTimes(seconds, end, start, "pts")
+
+    rows = len(clock.epoch_ms)
+    frames = index.frame_count
+    # A truncated video keeps the frames before its cut; its CSV still has a row per recorded frame.
+    cut_but_aligned = index.truncated and frames <= rows and rows == index.expected_frames
+    if rows != frames and not cut_but_aligned:
+        raise TimestampsError(
+            f"timestamps CSV {clock.path!r} has {rows} rows but video {index.path!r} has "
+            f"{frames} frames; they must match one row per frame (is it the CSV of another video?)"
+        )
+    start = (
+        exact(start_timestamp) if start_timestamp is not None else Fraction(clock.epoch_ms[0], 1000)
+    )
+    seconds = tuple(Fraction(ms, 1000) - start for ms in clock.epoch_ms[:frames])
+    if frames < rows:
+        end = Fraction(clock.epoch_ms[frames], 1000) - start
+    elif frames > 1:
+        end = seconds[-1] + (seconds[-1] - seconds[-2])
+    else:
+        end = seconds[-1] + index.last_duration_pts * index.time_base
+    return FrameTimes(seconds, end, start, clock.path)
