@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import av
 import av.error
@@ -64,7 +65,7 @@ def decode_frames(
     Args:
         index: the video's packet index (from `probe.index_video`).
         wanted: decode indices of the frames to output.
-        threads: decoder threads; 0 lets FFmpeg choose (frame + slice threads), 1 is single-threaded.
+        threads: decoder threads; 0 lets FFmpeg choose (frame + slice threads), 1: one thread.
         stats: counters to fill in, if given.
 
     Raises:
@@ -96,7 +97,7 @@ def decode_frames(
                     emitted.add(i)
                     yield i, frame
 
-        def decode(packet: av.Packet | None, position: int) -> list[av.VideoFrame]:
+        def decode(packet: av.Packet[Any] | None, position: int) -> list[av.VideoFrame]:
             t0 = time.perf_counter()
             try:
                 return list(ctx.decode(packet))
@@ -141,7 +142,7 @@ def _packets_from(
     index: VideoIndex,
     first: int,
     by_dts: dict[int, int],
-) -> Iterator[tuple[int, av.Packet]]:
+) -> Iterator[tuple[int, av.Packet[Any]]]:
     """Packets with their decode index, starting exactly at decode index ``first``.
 
     One seek to that keyframe; should the demuxer land after it (containers differ in whether

@@ -1,4 +1,4 @@
-"""Turning a decoded frame into an image file: resize in swscale, encode with Pillow, write atomically.
+"""A decoded frame to an image file: resize in swscale, encode with Pillow, write atomically.
 
 Resizing happens in swscale (``VideoFrame.reformat``) straight from the decoder's YUV, for kept
 frames only: ~1 ms at 1080p to a quarter, where ``to_image()`` and a Pillow resize of the full
@@ -90,7 +90,7 @@ def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> av.VideoFrame:
 
 def encode_image(rgb: av.VideoFrame, *, image_format: ImageFormat, quality: int) -> bytes:
     """Encode an RGB frame as JPEG, PNG or WebP bytes."""
-    image: Image.Image = rgb.to_image()
+    image: Image.Image = rgb.to_image()  # type: ignore[no-untyped-call]
     buffer = io.BytesIO()
     if image_format == "jpeg":
         image.save(buffer, format="JPEG", quality=quality)

@@ -177,14 +177,15 @@ def _build_index(path: str) -> VideoIndex:
         last_duration = durations[last]
         if last_duration <= 0 and len(pts) > 1:
             last_duration = int((pts_arr.max() - pts_arr.min()) // (len(pts) - 1))
+        time_base = Fraction(stream.time_base or Fraction(1, 90000))
         if last_duration <= 0 and stream.average_rate:
-            last_duration = max(1, round(1 / (stream.average_rate * stream.time_base)))
+            last_duration = max(1, round(1 / (stream.average_rate * time_base)))
         return VideoIndex(
             path=path,
             width=int(ctx.width),
             height=int(ctx.height),
             codec=ctx.name,
-            time_base=Fraction(stream.time_base),
+            time_base=time_base,
             average_fps=Fraction(stream.average_rate) if stream.average_rate else None,
             pts=pts_arr,
             dts=np.asarray(dts, dtype=np.int64),

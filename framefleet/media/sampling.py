@@ -17,6 +17,7 @@ All times are exact ``Fraction`` seconds relative to the recording start.
 from __future__ import annotations
 
 import bisect
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -125,7 +126,7 @@ def split_segments(
     bounds = [start_seconds + k * segment_seconds for k in range(count)] + [end_seconds]
     if count > 1 and bounds[-2] >= end_seconds:  # float rounding made an empty last span
         del bounds[-2]
-    spans = [Span(a, b) for a, b in zip(bounds, bounds[1:], strict=False)]
+    spans = [Span(a, b) for a, b in itertools.pairwise(bounds)]
     if open_ended:
         spans[-1] = Span(spans[-1].start_seconds, None)
     return spans

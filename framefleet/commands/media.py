@@ -1,0 +1,114 @@
+"""``framefleet extract-file``: images from one video, no catalog, no queue."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from framefleet.commands._common import image_options, is_terminal, output_spec_from, progress_bar
+from framefleet.errors import TruncatedVideoError
+from framefleet.media.pipeline import ImageRecord, plan_segment, process_segment
+from framefleet.media.specs import SegmentSpec
+from framefleet.media.timing import read_timestamps_csv, timestamps_csv_for
+
+
+@click.command("extract-file")
+@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output root."
+)
+@image_options
+@click.option(
+    "--start", "start", type=float, default=None, help="Start (s; epoch with --start-timestamp)."
+)
+@click.option(
+    "--end", "end", type=float, default=None, help="End, exclusive (same clock as --start)."
+)
+@click.option("--record-id", default=None, help="Record id for names (default: the video's stem).")
+@click.option(
+    "--content", default="video", show_default=True, help="Content name, e.g. camera/front-center."
+)
+@click.option(
+    "--start-timestamp",
+    type=float,
+    default=None,
+    help="Recording start, epoch seconds: times and names become epoch times.",
+)
+@click.option(
+    "--timestamps",
+    "timestamps",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Camera timestamps CSV (default: <stem>_timestamps.csv beside the video, if any).",
+)
+@click.option("--no-timestamps", is_flag=True, help="Ignore a camera timestamps CSV; use PTS.")
+@click.option(
+    "--threads", type=int, default=0, show_default=True, help="Decoder threads (0: auto)."
+)
+@click.option("--force", is_flag=True, help="Redo even if the manifest says it is complete.")
+def extract_file(
+    video: Path,
+    out_dir: str,
+    start: float | None,
+    end: float | None,
+    record_id: str | None,
+    content: str,
+    start_timestamp: float | None,
+    timestamps: Path | None,
+    no_timestamps: bool,
+    threads: int,
+    force: bool,
+    **image: object,
+) -> None:
+    """Sample VIDEO on a time grid and write images under --out.
+
+    Takes, at each grid time start + k/fps, the frame shown then; writes
+    {out}/{record_id}/{content}/{record_id}-{timestamp}.jpg and a manifest.
+    """
+    csv = None if no_timestamps else (timestamps or timestamps_csv_for(video))
+    anchor = start_timestamp
+    if anchor is None and csv is not None:
+        anchor = read_timestamps_csv(csv).epoch_ms[0] / 1000
+    offset = anchor if anchor is not None and start_timestamp is not None else 0.0
+    spec = SegmentSpec(
+        video_path=str(video),
+        record_id=record_id or video.stem,
+        content=content,
+        start_timestamp=anchor,
+        timestamps_path=None if csv is None else str(csv),
+        start_seconds=0.0 if start is None else max(0.0, start - offset),
+        end_seconds=None if end is None else end - offset,
+        output=output_spec_from(out_dir, image),
+    )
+    t0 = time.perf_counter()
+    written = 0
+    with progress_bar(
+        total=len(plan_segment(spec)[2]), label="images", enabled=is_terminal()
+    ) as advance:
+
+        def on_image(record: ImageRecord) -> None:
+            nonlocal written
+            written += 1
+            advance(1)
+
+        try:
+            result = process_segment(spec, decode_threads=threads, force=force, on_image=on_image)
+        except TruncatedVideoError as e:
+            raise TruncatedVideoError(f"{e} ({written} images written)") from e
+    source = "camera clock " + Path(csv).name if csv is not None else "stream PTS"
+    if result.skipped:
+        click.echo(
+            f"already complete: {result.images_written} images under {out_dir} "
+            f"(manifest {result.manifest_path}); --force to redo"
+        )
+        return
+    click.echo(
+        f"wrote {result.images_written} images ({result.bytes_written / 1e6:.1f} MB) to {out_dir} "
+        f"in {time.perf_counter() - t0:.2f} s; decoded {result.frames_decoded} frames "
+        f"(minimal {result.frames_minimal}); times from {source}; manifest {result.manifest_path}"
+    )
+
+
+COMMANDS = [extract_file]
