@@ -82,6 +82,8 @@ class Resize:
 def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> av.VideoFrame:
     """Resize and convert to RGB in one swscale pass (area averaging when shrinking)."""
     width, height = size
+    if (width, height) == (frame.width, frame.height):
+        return frame.reformat(format="rgb24")
     shrink = width < frame.width or height < frame.height
     return frame.reformat(
         width=width, height=height, format="rgb24", interpolation="AREA" if shrink else "BICUBIC"
@@ -121,13 +123,14 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._+@=-]+")
+_DOTS = re.compile(r"\.{2,}")
 
 
 def path_safe(name: str) -> str:
     """A single path component made from a record id or content name (``camera/front-center``
     becomes ``camera_front-center``); never empty, ``.`` or ``..``."""
-    safe = _UNSAFE.sub("_", name).strip("_") or "_"
-    return "_" if set(safe) == {"."} else safe
+    safe = _DOTS.sub("_", _UNSAFE.sub("_", name)).strip("._")
+    return safe or "_"
 
 
 def inside(root: Path, relative: str) -> Path:

@@ -109,7 +109,8 @@ def open_video(path: str | os.PathLike[str]) -> av.container.InputContainer:
         hint = ""
         if "moov atom not found" in str(e) or isinstance(e, av.error.InvalidDataError):
             hint = " (not a video container, or an mp4 cut before its index was written)"
-        raise InvalidVideoError(f"cannot read {str(p)!r}{hint}: {e}") from e
+        reason = getattr(e, "strerror", None) or str(e)
+        raise InvalidVideoError(f"cannot read {str(p)!r}{hint}: {reason}") from e
     if not container.streams.video:
         kinds = ", ".join(s.type for s in container.streams) or "none"
         container.close()
