@@ -160,14 +160,14 @@ def test_unwritable_output_dir(tmp_path: Path, clip_factory) -> None:
     video = clip_factory(frames=10)
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OutputError, match="cannot create output directory .* choose another --out"):
+    with pytest.raises(OutputError, match=r"cannot create output directory .* another --out"):
         process_segment(_spec(video, blocker / "out"))
 
 
 def test_timestamps_csv_with_wrong_row_count(tmp_path: Path, clip_factory) -> None:
     video = clip_factory("cam.mp4", frames=30)
     csv = write_timestamps_csv(tmp_path / "cam_timestamps.csv", list(range(0, 29 * 33, 33)))
-    with pytest.raises(TimestampsError, match="has 29 rows but video .* has 30 frames"):
+    with pytest.raises(TimestampsError, match=r"has 29 rows but video .* has 30 frames"):
         process_segment(_spec(video, tmp_path / "out", timestamps_path=str(csv)))
     assert not (tmp_path / "out" / "r").exists()
 

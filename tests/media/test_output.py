@@ -105,7 +105,7 @@ def test_odd_output_size_is_written(tmp_path: Path, clip_factory) -> None:
     ["../escape-{timestamp}.{ext}", "/abs/{timestamp}.{ext}", "a/../../{timestamp}.{ext}"],
 )
 def test_names_cannot_escape_the_output_root(tmp_path: Path, clip_factory, template: str) -> None:
-    with pytest.raises(OutputError, match="absolute|escapes the output root"):
+    with pytest.raises(OutputError, match=r"absolute|escapes the output root"):
         _run(clip_factory(frames=5), tmp_path / "out", name_template=template)
     assert not list(tmp_path.glob("escape*"))
 

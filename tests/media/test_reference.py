@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import random
 from fractions import Fraction
 from pathlib import Path
@@ -83,7 +84,7 @@ def test_segments_tile_exactly_and_decode_near_minimal(clip, tmp_path: Path) -> 
         first = min(p.pts for p in c.demux(video=0) if p.pts is not None)
         tb = Fraction(c.streams.video[0].time_base)
     got: list[tuple[float, np.ndarray]] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         assert a is not None
         spec = SegmentSpec(
             video_path=str(path), record_id="r", output=output, start_seconds=a, end_seconds=b

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from fractions import Fraction
 
 import pytest
@@ -36,7 +37,7 @@ def test_any_tiling_equals_the_whole(
     end = times[-1] + Fraction(33, 1000)
     bounds = [0.0, *sorted(set(c for c in cuts if c > 0)), None]
     tiled: list[Pick] = []
-    for a, b in zip(bounds, bounds[1:], strict=False):
+    for a, b in itertools.pairwise(bounds):
         tiled += pick_frames(
             times,
             end_of_last=end,
@@ -83,7 +84,7 @@ def test_split_segments_tiles_without_gaps(start: float, length: float, seg: flo
     spans = split_segments(start, end, segment_seconds=seg)
     assert spans[0].start_seconds == start
     assert spans[-1].end_seconds == end
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert a.end_seconds == b.start_seconds
     assert all(s.end_seconds is not None and s.end_seconds > s.start_seconds for s in spans)
     open_spans = split_segments(start, end, segment_seconds=seg, open_ended=True)
