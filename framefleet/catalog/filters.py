@@ -1,0 +1,187 @@
+"""Filters as SQLAlchemy expressions: the parsed filter language and the convenience options.
+
+Every expression here is built from whitelisted columns and bound parameters; no text from a user
+reaches SQL. Queries run over ``contents JOIN files`` (one result per file and content), so
+``contents`` and ``tags`` refer to the content and every other field to its file.
+
+Semantics, the same on SQLite and PostgreSQL:
+
+- ``like`` is case-insensitive (as pydtk's SQLite handler was); ``=`` and ``in`` are exact.
+  ``\\`` escapes ``%`` and ``_`` in a pattern.
+- A missing value (NULL) is never equal, less or greater than anything, and *is* ``!=`` anything;
+  ``not`` is plain logical negation (no SQL three-valued surprises).
+- ``tags <op> v`` holds when *some* tag of the content matches; ``tags != v``, ``tags not like
+  v`` and ``tags not in (...)`` hold when *no* tag matches.
+- ``duration`` is the probed duration of a video, else ``end_timestamp - start_timestamp``.
+- ``path`` compares the stored path: relative to the catalog's base directory when under it. An
+  absolute path given to ``=`` or ``in`` is made relative the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
+
+from framefleet.catalog.models import contents_table as C
+from framefleet.catalog.models import files_table as F
+from framefleet.catalog.models import tags_table as T
+from framefleet.catalog.query import (
+    And,
+    Between,
+    Compare,
+    Expr,
+    In,
+    Like,
+    Not,
+    Or,
+    Value,
+    parse_query,
+)
+from framefleet.catalog.times import TimeLike, to_epoch_seconds
+from framefleet.errors import QueryError
+
+_LIKE_ESCAPE = "\\"
+
+
+def _column(field: str) -> ColumnElement[object]:
+    if field == "contents":
+        return C.c.name
+    if field == "duration":
+        return func.coalesce(F.c.duration_seconds, F.c.end_timestamp - F.c.start_timestamp)
+    return F.c[field]
+
+
+def _literal(field: str, value: Value, base_dir: Path | None) -> Value:
+    if field in ("start_timestamp", "end_timestamp") and isinstance(value, str):
+        return to_epoch_seconds(value, name=field)
+    if field == "path" and isinstance(value, str):
+        return stored_path(value, base_dir)
+    return value
+
+
+def stored_path(path: str | Path, base_dir: Path | None) -> str:
+    """How the catalog writes ``path``: relative to ``base_dir`` when under it, POSIX form."""
+    p = Path(path)
+    if base_dir is not None and p.is_absolute():
+        try:
+            return p.relative_to(base_dir).as_posix()
+        except ValueError:
+            pass
+    return p.as_posix()
+
+
+def _tag_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+    return exists(select(T.c.content_id).where(T.c.content_id == C.c.id, condition))
+
+
+def _predicate(expr: Compare | Like | In | Between, base_dir: Path | None) -> ColumnElement[bool]:
+    """A leaf, two-valued: NULL columns give false for positive tests, true for negative ones."""
+    field = expr.field
+    column = T.c.name if field == "tags" else _column(field)
+    negated = False
+    condition: ColumnElement[bool]
+    match expr:
+        case Compare(_, op, value):
+            v = _literal(field, value, base_dir)
+            if op == "!=":
+                negated, condition = True, column == v
+            else:
+                condition = {
+                    "=": column == v,
+                    "<": column < v,
+                    "<=": column <= v,
+                    ">": column > v,
+                    ">=": column >= v,
+                }[op]
+        case Like(_, pattern, neg):
+            negated, condition = neg, column.ilike(pattern, escape=_LIKE_ESCAPE)
+        case In(_, values, neg):
+            negated = neg
+            condition = column.in_([_literal(field, v, base_dir) for v in values])
+        case Between(_, low, high, neg):
+            negated = neg
+            condition = column.between(
+                _literal(field, low, base_dir), _literal(field, high, base_dir)
+            )
+    # A NULL column makes the test false (not NULL), so that `not` is plain negation.
+    positive = _tag_exists(condition) if field == "tags" else and_(column.is_not(None), condition)
+    return not_(positive) if negated else positive
+
+
+def compile_filter(expr: Expr, *, base_dir: Path | None = None) -> ColumnElement[bool]:
+    """The SQLAlchemy condition for a parsed filter, over ``contents JOIN files``."""
+    match expr:
+        case Not(operand):
+            return not_(compile_filter(operand, base_dir=base_dir))
+        case And(operands):
+            return and_(*(compile_filter(o, base_dir=base_dir) for o in operands))
+        case Or(operands):
+            return or_(*(compile_filter(o, base_dir=base_dir) for o in operands))
+        case Compare() | Like() | In() | Between():
+            return _predicate(expr, base_dir)
+    raise TypeError(f"not a filter expression: {expr!r}")  # pragma: no cover
+
+
+def glob_to_like(glob: str) -> str:
+    """A shell-style glob (``*``, ``?``) as a LIKE pattern, with LIKE's own wildcards escaped."""
+    out = []
+    for ch in glob:
+        if ch in "%_\\":
+            out.append(_LIKE_ESCAPE + ch)
+        elif ch == "*":
+            out.append("%")
+        elif ch == "?":
+            out.append("_")
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def build_filter(
+    where: str | None = None,
+    *,
+    tags: Sequence[str] = (),
+    record_id: str | None = None,
+    content: str | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    base_dir: Path | None = None,
+) -> ColumnElement[bool]:
+    """The whole condition of a catalog query: a filter string and the convenience options, ANDed.
+
+    Args:
+        where: a filter in the catalog's language (see `framefleet.catalog.query`).
+        tags: tags that must all be present on the content (exact names).
+        record_id: a glob on the record id (``*``, ``?``; case-insensitive).
+        content: a glob on the content name, e.g. ``camera/*``.
+        since: keep files that end at or after this time (epoch seconds or ISO).
+        until: keep files that start before this time; with ``since``, files overlapping
+            ``[since, until)``.
+        base_dir: the catalog's base directory, to compare absolute paths with stored ones.
+
+    Raises:
+        QueryError: a filter that does not parse, or a bad time or argument.
+    """
+    parts: list[ColumnElement[bool]] = []
+    if where is not None and where.strip():
+        parts.append(compile_filter(parse_query(where), base_dir=base_dir))
+    if isinstance(tags, str):
+        raise QueryError(f"tags must be a list of tag names, got the string {tags!r}")
+    parts.extend(_tag_exists(T.c.name == tag) for tag in tags)
+    if record_id is not None:
+        parts.append(F.c.record_id.ilike(glob_to_like(record_id), escape=_LIKE_ESCAPE))
+    if content is not None:
+        parts.append(C.c.name.ilike(glob_to_like(content), escape=_LIKE_ESCAPE))
+    since_s = None if since is None else to_epoch_seconds(since, name="since")
+    until_s = None if until is None else to_epoch_seconds(until, name="until")
+    if since_s is not None and until_s is not None and until_s <= since_s:
+        raise QueryError(f"until ({until!r}) must be after since ({since!r})")
+    if since_s is not None:
+        parts.append(func.coalesce(F.c.end_timestamp, F.c.start_timestamp) >= since_s)
+    if until_s is not None:
+        parts.append(F.c.start_timestamp < until_s)
+    if not parts:
+        return true()
+    return and_(*parts) if len(parts) > 1 else parts[0]

@@ -1,0 +1,183 @@
+"""Writing entries in batches: insert new files, rewrite changed ones, link timestamps CSVs.
+
+A batch is one write transaction. Rows go in with multi-row INSERT ... RETURNING (SQLAlchemy's
+"insertmanyvalues"), so a batch of a thousand files costs a handful of round trips, on SQLite and
+on PostgreSQL alike. A changed file keeps its row id (so links to it stay valid); its contents and
+tags are replaced.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import fields
+from pathlib import PurePosixPath
+from typing import Any, Literal
+
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+
+from framefleet.catalog.entries import FileEntry
+from framefleet.catalog.models import contents_table as C
+from framefleet.catalog.models import files_table as F
+from framefleet.catalog.models import tags_table as T
+
+Outcome = Literal["added", "updated", "unchanged"]
+
+_CHUNK = 500  # rows per IN (...) list: well under every backend's parameter limit
+_FILE_COLUMNS = tuple(f.name for f in fields(FileEntry) if f.name not in ("path", "contents"))
+_VIDEO = re.compile(r"\.(mp4|mov|mkv|avi|m4v|webm|ts|h264|264)$", re.IGNORECASE)
+
+
+def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def existing_keys(connection: Connection, paths: Sequence[str]) -> dict[str, tuple[int, str]]:
+    """``{stored path: (file id, source key)}`` for those of ``paths`` already in the catalog."""
+    found: dict[str, tuple[int, str]] = {}
+    for chunk in _chunks(list(dict.fromkeys(paths))):
+        rows = connection.execute(
+            select(F.c.path, F.c.id, F.c.source_key).where(F.c.path.in_(chunk))
+        )
+        found.update({path: (file_id, key) for path, file_id, key in rows})
+    return found
+
+
+def write_entries(
+    connection: Connection, entries: Sequence[tuple[str, FileEntry]]
+) -> list[Outcome]:
+    """Upsert ``(stored path, entry)`` pairs (paths unique within the batch); one outcome each."""
+    known = existing_keys(connection, [path for path, _ in entries])
+    outcomes: list[Outcome] = []
+    new: list[tuple[str, FileEntry]] = []
+    changed: list[tuple[int, str, FileEntry]] = []
+    for path, entry in entries:
+        if path not in known:
+            outcomes.append("added")
+            new.append((path, entry))
+        elif known[path][1] != entry.source_key:
+            outcomes.append("updated")
+            changed.append((known[path][0], path, entry))
+        else:
+            outcomes.append("unchanged")
+
+    if changed:
+        ids = [file_id for file_id, _, _ in changed]
+        for chunk in _chunks(ids):
+            stale = select(C.c.id).where(C.c.file_id.in_(chunk))
+            connection.execute(delete(T).where(T.c.content_id.in_(stale)))
+            connection.execute(delete(C).where(C.c.file_id.in_(chunk)))
+        statement = (
+            update(F)
+            .where(F.c.id == bindparam("_id"))
+            .values({name: bindparam("v_" + name) for name in _FILE_COLUMNS})
+        )
+        params = [
+            {"v_" + k: v for k, v in _file_row(e).items()} | {"_id": i} for i, _, e in changed
+        ]
+        connection.execute(statement, params)
+    file_ids = [file_id for file_id, _, _ in changed]
+    written = [entry for _, _, entry in changed]
+    if new:
+        rows = [_file_row(entry) | {"path": path} for path, entry in new]
+        result = connection.execute(insert(F).returning(F.c.id, sort_by_parameter_order=True), rows)
+        file_ids += [row.id for row in result]
+        written += [entry for _, entry in new]
+    _insert_contents(connection, file_ids, written)
+    if new or changed:
+        link_timestamps(connection, {entry.record_id for entry in written})
+    return outcomes
+
+
+def _file_row(entry: FileEntry) -> dict[str, Any]:
+    return {name: getattr(entry, name) for name in _FILE_COLUMNS}
+
+
+def _insert_contents(
+    connection: Connection, file_ids: Sequence[int], entries: Sequence[FileEntry]
+) -> None:
+    rows, tag_lists = [], []
+    for file_id, entry in zip(file_ids, entries, strict=True):
+        for content in entry.contents:
+            rows.append(
+                {
+                    "file_id": file_id,
+                    "name": content.name,
+                    "msg_type": content.msg_type,
+                    "msg_md5sum": content.msg_md5sum,
+                    "count": content.count,
+                    "frequency": content.frequency,
+                    "timestamps_file_id": None,
+                }
+            )
+            tag_lists.append(content.tags)
+    if not rows:
+        return
+    result = connection.execute(insert(C).returning(C.c.id, sort_by_parameter_order=True), rows)
+    tags = [
+        {"content_id": row.id, "name": name, "position": position}
+        for row, names in zip(result, tag_lists, strict=True)
+        for position, name in enumerate(names)
+    ]
+    if tags:
+        connection.execute(insert(T), tags)
+
+
+def _is_video(path: str, content_type: str | None) -> bool:
+    if content_type:
+        return content_type.startswith("video/")
+    return _VIDEO.search(path) is not None
+
+
+def _is_timestamps(path: str, content_type: str | None) -> bool:
+    return content_type == "text/csv" or path.endswith("_timestamps.csv")
+
+
+def link_timestamps(connection: Connection, record_ids: Iterable[str]) -> None:
+    """Point each video content at the camera timestamps CSV of the same record and content.
+
+    Among the CSVs of that record and content, the one named ``<video stem>_timestamps.csv``
+    beside the video wins; then any ``*_timestamps.csv``; then any ``text/csv`` (lowest id first).
+    """
+    by_key: dict[tuple[str, str], list[tuple[int, int, str, str | None, int | None]]]
+    updates: list[dict[str, Any]] = []
+    for chunk in _chunks(sorted(set(record_ids))):
+        by_key = defaultdict(list)
+        rows = connection.execute(
+            select(
+                F.c.record_id,
+                C.c.name,
+                C.c.id,
+                F.c.id,
+                F.c.path,
+                F.c.content_type,
+                C.c.timestamps_file_id,
+            )
+            .join(F, C.c.file_id == F.c.id)
+            .where(F.c.record_id.in_(chunk))
+        )
+        for record_id, name, content_id, file_id, path, content_type, linked in rows:
+            by_key[(record_id, name)].append((content_id, file_id, path, content_type, linked))
+        for group in by_key.values():
+            csvs = [g for g in group if _is_timestamps(g[2], g[3])]
+            for content_id, file_id, path, content_type, linked in group:
+                if not _is_video(path, content_type):
+                    continue
+                own = PurePosixPath(path)
+                expected = str(own.with_name(own.stem + "_timestamps.csv"))
+                ranked = sorted(
+                    (c for c in csvs if c[1] != file_id),
+                    key=lambda c: (c[2] != expected, not c[2].endswith("_timestamps.csv"), c[1]),
+                )
+                target = ranked[0][1] if ranked else None
+                if target != linked:
+                    updates.append({"_id": content_id, "v_target": target})
+    if updates:
+        connection.execute(
+            update(C)
+            .where(C.c.id == bindparam("_id"))
+            .values(timestamps_file_id=bindparam("v_target")),
+            updates,
+        )
