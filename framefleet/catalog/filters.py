@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, and_, exists, func, not_, or_, select, true
+from sqlalchemy import ColumnElement, Float, and_, exists, func, not_, or_, select, true
 
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
@@ -49,7 +49,9 @@ def _column(field: str) -> ColumnElement[object]:
     if field == "contents":
         return C.c.name
     if field == "duration":
-        return func.coalesce(F.c.duration_seconds, F.c.end_timestamp - F.c.start_timestamp)
+        return func.coalesce(
+            F.c.duration_seconds, F.c.end_timestamp - F.c.start_timestamp, type_=Float
+        )
     return F.c[field]
 
 
@@ -58,6 +60,8 @@ def _literal(field: str, value: Value, base_dir: Path | None) -> Value:
         return to_epoch_seconds(value, name=field)
     if field == "path" and isinstance(value, str):
         return stored_path(value, base_dir)
+    if isinstance(value, int):
+        return float(value)  # numbers are floats in the schema; one type for every bound value
     return value
 
 

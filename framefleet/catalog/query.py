@@ -68,7 +68,7 @@ class Compare:
 
 @dataclass(frozen=True)
 class Like:
-    """``field [not] like pattern`` (``%`` any run, ``_`` one character, ``\\`` escapes them)."""
+    """``field [not] like pattern``: ``%`` any run, ``_`` one character, ``\\x`` a literal x."""
 
     field: str
     pattern: str
@@ -317,6 +317,9 @@ class _Parser:
             pattern = self.token
             if pattern.kind != "string":
                 raise self.error(f"'like' needs a quoted pattern, found {self.describe(pattern)}")
+            text = str(pattern.value)
+            if (len(text) - len(text.rstrip("\\"))) % 2:
+                raise self.error("a like pattern may not end with a lone \\ (write \\\\)")
             self.advance()
             return Like(field, str(pattern.value), negated)
         if self.is_keyword("in"):
