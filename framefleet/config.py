@@ -41,6 +41,14 @@ class Settings:
     """Decoder threads per process (0 = let FFmpeg choose; 1 = one thread, best with one process per core)."""
     max_tasks_per_child: int = 200
     """Recycle a worker child after this many segments (bounds leaks in native code)."""
+    time_limit_factor: float = 6.0
+    """A segment's soft time limit is 2 s + this × its length (hard limit: a quarter more)."""
+    visibility_timeout_seconds: int = 0
+    """Seconds before Redis hands a dead worker's unacknowledged segment to another worker.
+
+    0: derived, the hard time limit of a ``segment_seconds`` segment + 60 s. It must exceed the hard
+    time limit of every segment, or a slow segment would be handed out twice.
+    """
 
     @property
     def effective_results_url(self) -> str:
@@ -114,6 +122,13 @@ def load_settings(
         raise ConfigError(f"max_attempts must be >= 1, got {settings.max_attempts}")
     if settings.segment_seconds <= 0:
         raise ConfigError(f"segment_seconds must be > 0, got {settings.segment_seconds}")
+    if settings.time_limit_factor <= 0:
+        raise ConfigError(f"time_limit_factor must be > 0, got {settings.time_limit_factor}")
+    if settings.visibility_timeout_seconds < 0:
+        raise ConfigError(
+            f"visibility_timeout_seconds must be >= 0 (0: derived), "
+            f"got {settings.visibility_timeout_seconds}"
+        )
     return settings
 
 

@@ -1,0 +1,119 @@
+"""Job progress for a person: a live bar on a terminal, plain periodic lines otherwise.
+
+Both queue mode (``extract --wait``, counters polled from Redis) and local mode (results from
+the process pool) feed the same `JobProgress`, so they look the same. It writes to stderr;
+summaries go to stdout.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from types import TracebackType
+from typing import Any, TextIO
+
+
+def format_duration(seconds: float | None) -> str:
+    """``"42 s"``, ``"3 min 5 s"``, ``"1 h 02 min"``; ``"?"`` when unknown."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+
+
+class JobProgress:
+    """Segments done/failed/total, images, rate and ETA, as a bar or as lines.
+
+    Use as a context manager; call `update` with the current counters as often as you like.
+    """
+
+    def __init__(
+        self,
+        *,
+        job_id: str,
+        total: int,
+        live: bool,
+        stream: TextIO | None = None,
+        line_interval_seconds: float = 5.0,
+    ) -> None:
+        self.job_id = job_id
+        self.total = total
+        self.live = live
+        self.stream = stream or sys.stderr
+        self.line_interval_seconds = line_interval_seconds
+        self._t0 = time.monotonic()
+        self._last_line = 0.0
+        self._last_text = ""
+        self._progress: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> JobProgress:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+            self._progress = Progress(
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total} segments"),
+                TextColumn("[red]{task.fields[failed]} failed"),
+                TextColumn("{task.fields[images]} images"),
+                TextColumn("{task.fields[rate]}"),
+                TimeElapsedColumn(),
+                TextColumn("ETA {task.fields[eta]}"),
+                console=Console(file=self.stream),
+            )
+            self._progress.__enter__()
+            self._task = self._progress.add_task(
+                self.job_id, total=self.total, failed=0, images=0, rate="", eta="?"
+            )
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(exc_type, exc, tb)
+            self._progress = None
+
+    def update(self, *, done: int, failed: int, images: int, final: bool = False) -> None:
+        """Show the counters; in line mode, at most one line per interval (and a final one)."""
+        elapsed = time.monotonic() - self._t0
+        finished = done + failed
+        rate = finished / elapsed if elapsed > 0 and finished else 0.0
+        remaining = max(0, self.total - finished)
+        eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
+        rate_text = f"{rate:.1f} seg/s" if rate else ""
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                completed=finished,
+                failed=failed,
+                images=images,
+                rate=rate_text,
+                eta=format_duration(eta),
+            )
+            return
+        text = (
+            f"job {self.job_id}: {finished}/{self.total} segments ({failed} failed), "
+            f"{images} images, {rate_text or '0 seg/s'}, ETA {format_duration(eta)}"
+        )
+        now = time.monotonic()
+        due = now - self._last_line >= self.line_interval_seconds
+        if text != self._last_text and (due or final):
+            print(text, file=self.stream, flush=True)
+            self._last_line, self._last_text = now, text
+
+    def note(self, text: str) -> None:
+        """A message that must not be overwritten by the bar (e.g. "Redis unreachable")."""
+        if self._progress is not None:
+            self._progress.console.print(text)
+        else:
+            print(text, file=self.stream, flush=True)

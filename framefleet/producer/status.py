@@ -1,0 +1,125 @@
+"""What a job and its segments look like when read back: plain frozen values, no Redis.
+
+`JobStatus` is one snapshot of a job's counters; the progress display, ``framefleet status`` and
+the exit code of ``extract --wait`` all read it. Times are epoch seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+JobState = Literal["queued", "running", "done", "failed"]
+SegmentStateName = Literal["queued", "running", "done", "failed", "skipped"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class JobStatus:
+    """A snapshot of one job: totals, counters and times.
+
+    ``total`` counts the segments to run (``skipped`` ones were already complete when the job was
+    planned and are not run). The job is complete when ``done + failed == total``.
+    """
+
+    job_id: str
+    mode: str = "queue"
+    out_dir: str = ""
+    spec: Mapping[str, Any] = field(default_factory=dict)
+    segments: int = 0
+    total: int = 0
+    skipped: int = 0
+    videos: int = 0
+    enqueued: int = 0
+    done: int = 0
+    failed: int = 0
+    images: int = 0
+    bytes: int = 0
+    decode_seconds: float = 0.0
+    created: float = 0.0
+    started: float | None = None
+    finished: float | None = None
+    manifest: str | None = None
+    manifest_done: int | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.finished is not None or self.done + self.failed >= self.total
+
+    @property
+    def state(self) -> JobState:
+        if self.complete:
+            return "failed" if self.failed else "done"
+        return "running" if self.started is not None else "queued"
+
+    @property
+    def remaining(self) -> int:
+        return max(0, self.total - self.done - self.failed)
+
+    def elapsed_seconds(self, now: float | None = None) -> float:
+        """Seconds since the job was created, up to its finish (or ``now``)."""
+        end = self.finished if self.finished is not None else (now or time.time())
+        return max(0.0, end - self.created)
+
+    @classmethod
+    def from_hash(cls, data: Mapping[str, str]) -> JobStatus:
+        """Read the job hash kept in Redis (all values are strings there)."""
+
+        def num(key: str) -> int:
+            return int(float(data.get(key) or 0))
+
+        def opt(key: str) -> float | None:
+            value = data.get(key)
+            return float(value) if value else None
+
+        return cls(
+            job_id=data["job_id"],
+            mode=data.get("mode", "queue"),
+            out_dir=data.get("out_dir", ""),
+            spec=json.loads(data.get("spec") or "{}"),
+            segments=num("segments"),
+            total=num("total"),
+            skipped=num("skipped"),
+            videos=num("videos"),
+            enqueued=num("enqueued"),
+            done=num("done"),
+            failed=num("failed"),
+            images=num("images"),
+            bytes=num("bytes"),
+            decode_seconds=float(data.get("decode_seconds") or 0),
+            created=float(data.get("created") or 0),
+            started=opt("started"),
+            finished=opt("finished"),
+            manifest=data.get("manifest") or None,
+            manifest_done=None if data.get("manifest_done") is None else num("manifest_done"),
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class SegmentState:
+    """One segment as Redis knows it: state, deliveries, last worker, error of a failure."""
+
+    segment_id: int
+    state: str
+    attempts: int = 0
+    worker: str | None = None
+    pid: int | None = None
+    error: str | None = None
+    record_id: str = ""
+    content: str = ""
+    video_path: str = ""
+    start_seconds: float = 0.0
+    end_seconds: float | None = None
+
+    def describe(self) -> str:
+        """One line for a person: which segment, where, what went wrong."""
+        end = "end" if self.end_seconds is None else f"{self.end_seconds:.3f}"
+        where = f" on {self.worker}" if self.worker else ""
+        line = (
+            f"segment {self.segment_id} ({self.record_id} {self.content} "
+            f"[{self.start_seconds:.3f}, {end}) s, {self.video_path}): {self.state} after "
+            f"{self.attempts} attempt(s){where}"
+        )
+        return f"{line}: {self.error}" if self.error else line

@@ -1,0 +1,120 @@
+"""Jobs on the queue: create one from a plan and enqueue its segments; retry the failed ones.
+
+Order matters for crash safety: the job and every segment's message are recorded in Redis
+before the first message is published, so a worker never meets a segment the store does not
+know, and ``retry`` can always rebuild a message.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from framefleet.config import Settings
+from framefleet.media.specs import OutputSpec
+from framefleet.producer.enqueue import publish_segments
+from framefleet.producer.limits import checked_limits
+from framefleet.producer.manifest import finalize_job
+from framefleet.producer.messages import DEFAULT_QUEUE, SegmentMessage
+from framefleet.producer.plan import Plan
+from framefleet.producer.store import JobStore
+
+
+def new_job_id(*, local: bool = False) -> str:
+    """A readable, sortable, unique job id: ``20250101-120000-3f9a1c`` (``local-`` prefixed)."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    return f"{'local-' if local else ''}{stamp}-{secrets.token_hex(3)}"
+
+
+def job_spec(
+    output: OutputSpec, *, segment_seconds: float, query: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """What a job was asked for (kept in the store and shown by ``status``)."""
+    return {
+        "output": asdict(output),
+        "segment_seconds": segment_seconds,
+        "query": dict(query or {}),
+    }
+
+
+@dataclass(frozen=True)
+class Submitted:
+    """A job on the queue: its id, plan, how many messages went out and how fast."""
+
+    job_id: str
+    plan: Plan
+    enqueued: int
+    enqueue_seconds: float
+
+
+def submit_job(
+    plan: Plan,
+    *,
+    store: JobStore,
+    settings: Settings,
+    output: OutputSpec,
+    segment_seconds: float,
+    force: bool = False,
+    query: Mapping[str, Any] | None = None,
+    job_id: str | None = None,
+    queue: str = DEFAULT_QUEUE,
+    on_created: Callable[[str], None] | None = None,
+) -> Submitted:
+    """Record the job, then publish one message per pending segment.
+
+    Args:
+        on_created: called with the job id once the job is recorded, before enqueueing
+            (the CLI prints the id there, so it comes first).
+
+    Raises:
+        ConfigError: the segments' hard time limit would reach the visibility timeout.
+        QueueError: Redis cannot be reached.
+    """
+    limits = checked_limits(settings, segment_seconds)
+    job_id = job_id or new_job_id()
+    messages = [
+        SegmentMessage(job_id=job_id, segment_id=s.segment_id, spec=s.spec, force=force)
+        for s in plan.segments
+    ]
+    store.create_job(
+        job_id,
+        out_dir=output.out_dir,
+        spec=job_spec(output, segment_seconds=segment_seconds, query=query),
+        messages=messages,
+        skipped=[s.segment_id for s in plan.segments if s.skipped],
+        videos=plan.videos,
+    )
+    if on_created is not None:
+        on_created(job_id)
+    t0 = time.perf_counter()
+    sent = publish_segments(
+        settings.broker_url,
+        (messages[s.segment_id] for s in plan.pending),
+        limits=limits,
+        queue=queue,
+        on_batch=lambda n: store.mark_enqueued(job_id, n),
+    )
+    seconds = time.perf_counter() - t0
+    if not plan.pending:
+        finalize_job(store, job_id)
+    return Submitted(job_id, plan, sent, seconds)
+
+
+def retry_job(
+    store: JobStore, job_id: str, *, settings: Settings, queue: str = DEFAULT_QUEUE
+) -> list[SegmentMessage]:
+    """Re-enqueue the failed segments of a job (attempts reset); returns their messages.
+
+    Raises:
+        JobNotFoundError: no such job.
+    """
+    job = store.job(job_id)
+    segment_seconds = float(job.spec.get("segment_seconds") or settings.segment_seconds)
+    limits = checked_limits(settings, segment_seconds)
+    messages = store.reset_failed(job_id)
+    if messages:
+        publish_segments(settings.broker_url, messages, limits=limits, queue=queue)
+    return messages

@@ -1,0 +1,76 @@
+"""The Celery app, built from `Settings` by a function: no URL or setting lives in this module.
+
+What makes delivery at-least-once with idempotent effects:
+
+- ``task_acks_late``: a message is acknowledged after its segment is reported, not on receipt;
+- ``task_reject_on_worker_lost``: a pool process that dies gives its message back at once;
+- prefetch multiplier 1: a worker holds no more messages than it has processes (fair, and a dead
+  worker strands at most that many);
+- Redis ``visibility_timeout`` (see `framefleet.producer.limits`): a worker that dies entirely
+  cannot give anything back, so Redis does, that many seconds after delivery; kombu's sweep for
+  such messages runs every `restore_interval` seconds instead of its default ~100 s;
+- JSON only, in and out.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery import Celery
+
+from framefleet.config import Settings
+from framefleet.producer.limits import restore_interval, time_limits, visibility_timeout
+from framefleet.producer.messages import DEFAULT_QUEUE
+from framefleet.worker import hooks
+from framefleet.worker.tasks import register_tasks
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    """The Celery settings derived from ours."""
+    vt = visibility_timeout(settings)
+    limits = time_limits(settings.segment_seconds, factor=settings.time_limit_factor)
+    transport = {
+        "visibility_timeout": vt,
+        "unacked_restore_interval": restore_interval(vt),
+        "unacked_restore_throttle": 1,
+        "socket_connect_timeout": 5,
+        "health_check_interval": 15,
+    }
+    return {
+        "broker_url": settings.broker_url,
+        "result_backend": settings.effective_results_url,
+        "broker_transport_options": transport,
+        "result_backend_transport_options": {"visibility_timeout": vt},
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "event_serializer": "json",
+        "accept_content": ["json"],
+        "result_accept_content": ["json"],
+        "task_ignore_result": True,  # results live in the job store, not Celery's backend
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": True,
+        "worker_prefetch_multiplier": 1,
+        "worker_max_tasks_per_child": settings.max_tasks_per_child or None,
+        "worker_concurrency": settings.worker_concurrency or None,
+        "task_default_queue": DEFAULT_QUEUE,
+        # Messages carry limits derived from their own segment length; these cover the rest.
+        "task_soft_time_limit": limits.soft_seconds,
+        "task_time_limit": limits.hard_seconds,
+        "broker_connection_retry_on_startup": True,
+        "broker_connection_max_retries": None,  # a restarted Redis is waited for, not fatal
+        # Tasks running when the broker connection drops finish and report; their message comes
+        # back after the visibility timeout and the repeat only finds the segment done.
+        "worker_cancel_long_running_tasks_on_connection_loss": False,
+        "worker_send_task_events": False,
+        "worker_hijack_root_logger": True,
+    }
+
+
+def create_app(settings: Settings) -> Celery:
+    """A Celery app for ``settings`` with the segment task registered."""
+    app = Celery("framefleet", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    hooks.install(settings)
+    register_tasks(app)
+    return app

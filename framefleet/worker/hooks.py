@@ -1,0 +1,125 @@
+"""Per-process resources and the Celery signals that make and close them.
+
+Each pool process gets its own Redis client (a client must not cross a fork), made in
+``worker_process_init`` and closed in ``worker_process_shutdown``. The worker's main process
+makes one lazily: it reports segments whose process hit the hard time limit, which the killed
+process cannot do.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from celery import signals
+from celery.exceptions import Reject, TimeLimitExceeded
+
+from framefleet.config import Settings
+from framefleet.errors import ConfigError
+from framefleet.producer.messages import TASK_NAME, SegmentMessage
+from framefleet.producer.store import JobStore
+from framefleet.worker.report import Reporter
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Process:
+    settings: Settings | None = None
+    concurrency: int = 0
+    reporter: Reporter | None = None
+
+
+_process = _Process()
+
+
+def install(settings: Settings) -> None:
+    """Remember the settings for this process tree and connect the signal handlers (once)."""
+    _process.settings = settings
+    signals.worker_init.connect(_on_worker_init, weak=False, dispatch_uid="framefleet-init")
+    signals.worker_process_init.connect(
+        _on_process_init, weak=False, dispatch_uid="framefleet-process-init"
+    )
+    signals.worker_process_shutdown.connect(
+        _on_process_shutdown, weak=False, dispatch_uid="framefleet-process-shutdown"
+    )
+    signals.worker_shutdown.connect(
+        _on_process_shutdown, weak=False, dispatch_uid="framefleet-shutdown"
+    )
+    signals.task_failure.connect(_on_task_failure, weak=False, dispatch_uid="framefleet-failure")
+
+
+def settings() -> Settings:
+    if _process.settings is None:
+        raise ConfigError("the framefleet worker was not configured (create_app was not called)")
+    return _process.settings
+
+
+def reporter() -> Reporter:
+    """This process's reporter, made on first use when no start-up hook made it (solo pool)."""
+    if _process.reporter is None:
+        _open()
+    assert _process.reporter is not None
+    return _process.reporter
+
+
+def decode_threads() -> int:
+    """Decoder threads per segment: the setting, or 1 when processes share the cores.
+
+    0 (the default) lets FFmpeg use every core, which is right for one process per host but
+    makes several pool processes fight over the same cores.
+    """
+    configured = settings().decode_threads
+    if configured > 0:
+        return configured
+    return 1 if _process.concurrency != 1 else 0
+
+
+def _open() -> None:
+    s = settings()
+    store = JobStore.from_url(s.effective_results_url, ttl_seconds=s.result_ttl_seconds)
+    _process.reporter = Reporter(store)
+
+
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    _process.concurrency = int(getattr(sender, "concurrency", 0) or 0)
+
+
+def _on_process_init(**_: Any) -> None:
+    _process.reporter = None  # never use a client inherited through fork
+    _open()
+
+
+def _on_process_shutdown(**_: Any) -> None:
+    if _process.reporter is not None:
+        _process.reporter.close()
+        _process.reporter = None
+
+
+def _on_task_failure(
+    sender: Any = None, exception: BaseException | None = None, args: Any = None, **_: Any
+) -> None:
+    """Record a segment whose task ended in an exception the task did not handle itself.
+
+    A hard time limit (reported here, in the main process, after the pool process was killed)
+    or a bug. Rejections are not failures: the message went back to the queue.
+    """
+    if getattr(sender, "name", None) != TASK_NAME or isinstance(exception, Reject):
+        return
+    try:
+        message = SegmentMessage.from_dict((args or [None])[0])
+    except ConfigError:
+        return
+    if isinstance(exception, TimeLimitExceeded):
+        error = (
+            f"hard time limit exceeded ({exception}s): the segment's process was killed; "
+            "the video may be much larger than its length suggests (raise time_limit_factor)"
+        )
+    else:
+        error = f"unexpected {type(exception).__name__}: {exception}"
+    try:
+        if reporter().failed(message, error) == 2:
+            reporter().finalize(message.job_id)
+    except Exception:  # a signal handler must not take the worker down
+        log.exception("could not record the failure of segment %s", message.segment_id)

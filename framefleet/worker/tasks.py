@@ -1,0 +1,123 @@
+"""The one task, thin: message -> `SegmentSpec` -> `process_segment` -> report.
+
+Its only decisions are which errors are worth another try:
+
+- permanent (`MediaError`: missing, corrupt or truncated video, bad timestamps; `ConfigError`: a
+  malformed message; `OutputError`: unwritable output; the soft time limit): failed at once,
+  with the message kept for ``framefleet status``;
+- retryable (any other `OSError`, e.g. an NFS hiccup, and Redis being unreachable): retried with
+  exponential backoff while deliveries remain;
+- the process dying (killed, out of memory, a crash in native code): nothing runs, but the message
+  was not acknowledged, so it comes back (at once if only the pool process died, after the
+  visibility timeout if the whole worker did). Every delivery is counted in Redis when the task
+  starts, so a segment that kills its worker every time is failed after ``max_attempts``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import Celery, Task
+from celery.exceptions import SoftTimeLimitExceeded
+
+from framefleet.errors import ConfigError, FramefleetError, MediaError, OutputError
+from framefleet.media.pipeline import process_segment
+from framefleet.producer.follow import REDIS_DOWN
+from framefleet.producer.limits import visibility_timeout
+from framefleet.producer.messages import TASK_NAME, SegmentMessage
+from framefleet.worker import hooks
+
+log = logging.getLogger(__name__)
+
+PERMANENT = (MediaError, ConfigError, OutputError)
+RETRYABLE = (OSError, *REDIS_DOWN)
+
+
+def register_tasks(app: Celery) -> Any:
+    """Register the segment task on ``app``; returns it."""
+
+    @app.task(  # type: ignore[untyped-decorator]
+        bind=True,
+        name=TASK_NAME,
+        acks_late=True,
+        reject_on_worker_lost=True,
+        ignore_result=True,
+        max_retries=None,
+        typing=False,
+    )
+    def extract_segment(task: Task, message: dict[str, Any]) -> dict[str, Any]:
+        return run_segment(task, message)
+
+    return extract_segment
+
+
+def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
+    """Run one delivery of a segment message; returns a small summary for the worker's log."""
+    settings = hooks.settings()
+    try:
+        message = SegmentMessage.from_dict(raw)
+    except ConfigError as e:
+        log.error("dropping a malformed segment message: %s", e)
+        return {"status": "malformed", "error": str(e)}
+    reporter = hooks.reporter()
+    delivery = reporter.begin(message, worker=str(task.request.hostname))
+    where = f"job {message.job_id} segment {message.segment_id}"
+    if delivery.unknown_job:
+        log.warning("%s: the job is not in the result store (expired?); dropped", where)
+        return {"status": "unknown-job"}
+    if delivery.already_done:
+        log.info("%s: already done (a repeated delivery); nothing to do", where)
+        return {"status": "duplicate"}
+    if delivery.attempt > settings.max_attempts:
+        error = (
+            f"gave up after {delivery.attempt - 1} deliveries: each time the process running it "
+            "died before finishing (killed, out of memory or a crash in native code)"
+        )
+        return _fail(message, error)
+    try:
+        result = process_segment(
+            message.spec, decode_threads=hooks.decode_threads(), force=message.force
+        )
+    except SoftTimeLimitExceeded:
+        limit = task.request.timelimit[1] if task.request.timelimit else None
+        return _fail(
+            message,
+            f"took longer than its soft time limit ({limit} s): the video may be much larger "
+            "than its length suggests; raise time_limit_factor or use shorter segments",
+        )
+    except PERMANENT as e:
+        return _fail(message, str(e))
+    except RETRYABLE as e:
+        if delivery.attempt >= settings.max_attempts:
+            return _fail(message, f"{type(e).__name__}: {e} (after {delivery.attempt} attempts)")
+        countdown = min(2.0**delivery.attempt, visibility_timeout(settings) / 4, 60.0)
+        log.warning("%s: %s; retrying in %.0f s", where, e, countdown)
+        raise task.retry(exc=e, countdown=countdown) from e
+    if reporter.done(message, result) == 2:
+        _finalize(message.job_id)
+    log.info(
+        "%s: %s images (%s) in %.2f s",
+        where,
+        result.images_written,
+        "already complete" if result.skipped else "written",
+        result.wall_seconds,
+    )
+    return {"status": "done", "images": result.images_written, "skipped": result.skipped}
+
+
+def _fail(message: SegmentMessage, error: str) -> dict[str, Any]:
+    log.error("job %s segment %s failed: %s", message.job_id, message.segment_id, error)
+    if hooks.reporter().failed(message, error) == 2:
+        _finalize(message.job_id)
+    return {"status": "failed", "error": error}
+
+
+def _finalize(job_id: str) -> None:
+    """Write the job manifest; a problem there is the job's, not this segment's: log it."""
+    try:
+        job = hooks.reporter().finalize(job_id)
+    except FramefleetError as e:
+        log.error("job %s is complete but its manifest could not be written: %s", job_id, e)
+        return
+    log.info("job %s complete: %s done, %s failed; %s", job_id, job.done, job.failed, job.manifest)
