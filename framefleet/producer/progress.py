@@ -14,10 +14,12 @@ from typing import Any, TextIO
 
 
 def format_duration(seconds: float | None) -> str:
-    """``"42 s"``, ``"3 min 5 s"``, ``"1 h 02 min"``; ``"?"`` when unknown."""
+    """``"4.2 s"``, ``"42 s"``, ``"3 min 5 s"``, ``"1 h 02 min"``; ``"?"`` when unknown."""
     if seconds is None:
         return "?"
-    seconds = max(0, round(seconds))
+    if seconds < 10:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
