@@ -10,6 +10,7 @@ import click
 _MODULES = [
     "framefleet.commands.media",
     "framefleet.commands.catalog",
+    "framefleet.commands.jobs",
 ]
 
 
