@@ -131,8 +131,12 @@ class Catalog:
         self.url = url
         self._engine: Engine = create_catalog_engine(url)
         self._base_dir_override = None if base_dir is None else Path(base_dir).resolve()
-        self.revision = self.init() if migrate else self._check_revision()
-        stored = self._scalar(select(M.c.value).where(M.c.key == "base_dir"))
+        try:
+            self.revision = self.init() if migrate else self._check_revision()
+            stored = self._scalar(select(M.c.value).where(M.c.key == "base_dir"))
+        except BaseException:
+            self._engine.dispose()  # no half-open connections left to the garbage collector
+            raise
         self._stored_base_dir = None if stored is None else Path(stored)
 
     def init(self) -> str:
