@@ -9,6 +9,7 @@ import click
 # Each module exposes COMMANDS: a list of click commands or groups.
 _MODULES = [
     "framefleet.commands.media",
+    "framefleet.commands.demo",
     "framefleet.commands.catalog",
     "framefleet.commands.jobs",
 ]
