@@ -80,7 +80,9 @@ def publish_segments(
     sent = 0
     try:
         with _Connection(broker_url, connect_timeout=5) as connection:
-            connection.ensure_connection(max_retries=3)
+            connection.ensure_connection(
+                max_retries=3, interval_start=0.2, interval_step=0.5, interval_max=1
+            )
             producer = _Producer(connection.default_channel)
             pending = 0
             with producer.batch(max_size=BATCH_SIZE) as batch:
