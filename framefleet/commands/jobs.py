@@ -308,7 +308,7 @@ def _detail(store: JobStore, job: JobStatus, settings: Settings) -> None:
     failed = store.failed_segments(job.job_id)
     if failed:
         click.echo(
-            f"  failed segments ({len(failed)}); `framefleet retry {job.job_id}` reruns them:"
+            f"  {len(failed)} failed segment(s); `framefleet retry {job.job_id}` reruns them:"
         )
         for segment in failed:
             click.echo("    " + segment.describe())

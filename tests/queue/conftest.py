@@ -1,11 +1,11 @@
 """Queue fixtures: a real redis-server on a free port, real Celery worker processes, real clips.
 
-`RedisServer` runs ``redis-server`` in a temp dir (AOF on, fsync every second, as in production) so a test can stop and
-restart it with its data. `Workers` starts ``celery -A framefleet.worker worker`` (or ``framefleet
-worker``) as subprocesses, each in its own process group so a test can SIGKILL a whole worker
-(main process and pool children at once, as when a container dies). Workers and producer read the
-same `ENV`: short time limits and a 10 s visibility timeout, so a dead worker's segment comes back
-within `REQUEUE_BOUND_SECONDS`.
+`RedisServer` runs ``redis-server`` in a temp dir (AOF on, fsync every second, as in production)
+so a test can stop and restart it with its data. `Workers` starts ``celery -A framefleet.worker
+worker`` (or ``framefleet worker``) as subprocesses, each in its own process group so a test can
+SIGKILL a whole worker (main process and pool children at once, as when a container dies).
+Workers and producer read the same `QUEUE_ENV`: short time limits and a 10 s visibility timeout,
+so a dead worker's segment comes back within `REQUEUE_BOUND_SECONDS` (11 s).
 
 Without ``redis-server`` the tests that need it are skipped with the reason; with ``CI`` set they
 fail instead.
@@ -353,3 +353,40 @@ def wait_complete(store: JobStore, job_id: str, *, timeout: float = 90) -> JobSt
         what=f"job {job_id} to complete",
     )
     return job
+
+
+# --- checking outputs ------------------------------------------------------------------------
+
+
+def image_files(out_dir: Path) -> dict[str, bytes]:
+    """Every image under ``out_dir`` (relative path -> bytes), each decoded fully by Pillow."""
+    from PIL import Image
+
+    found = {}
+    for path in sorted(out_dir.rglob("*")):
+        if path.suffix.lower() in {".jpg", ".png", ".webp"} and not path.name.startswith("."):
+            with Image.open(path) as image:
+                image.load()  # raises on a truncated or corrupt file
+            found[str(path.relative_to(out_dir))] = path.read_bytes()
+    return found
+
+
+def manifest_lines(path: str | Path | None) -> list[dict[str, Any]]:
+    import json
+
+    assert path is not None, "the job has no manifest"
+    return [json.loads(line) for line in Path(path).read_text().splitlines() if line]
+
+
+def run_cli(
+    args: Sequence[str], *, redis_url: str, timeout: float = 120, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """``framefleet ARGS`` as a subprocess against the test's Redis."""
+    return subprocess.run(
+        [FRAMEFLEET, *args],
+        env=queue_env(redis_url, **env),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
