@@ -57,14 +57,24 @@ def restore_interval(visibility_seconds: int) -> int:
     return max(1, min(10, visibility_seconds // 10))
 
 
-def requeue_bound_seconds(settings: Settings) -> int:
-    """Upper bound on how long a dead worker's segment waits before another worker may take it.
+def restore_mutex_seconds(visibility_seconds: int) -> int:
+    """How long kombu's restore sweep lock lives (kombu's default is 300 s).
 
-    Visibility timeout + one restore sweep. Add the time a free worker needs to pick it up (it is
-    then at the tail of the queue).
+    A worker that dies while sweeping leaves the lock behind; nobody sweeps until it expires.
+    A sweep takes milliseconds and is transactional per message, so a short lock is safe.
+    """
+    return 3 * restore_interval(visibility_seconds)
+
+
+def requeue_bound_seconds(settings: Settings) -> int:
+    """How long a dead worker's segment waits, at most, before another worker may take it.
+
+    Visibility timeout + one restore sweep, + the sweep lock's life in the rare case the worker
+    died in the middle of a sweep. Then a free worker picks it up (it is at the queue's tail).
+    With the defaults: 138 + 10 + 30 = 178 s.
     """
     vt = visibility_timeout(settings)
-    return vt + restore_interval(vt)
+    return vt + restore_interval(vt) + restore_mutex_seconds(vt)
 
 
 def checked_limits(settings: Settings, segment_seconds: float) -> TimeLimits:

@@ -8,7 +8,8 @@ What makes delivery at-least-once with idempotent effects:
   worker strands at most that many);
 - Redis ``visibility_timeout`` (see `framefleet.producer.limits`): a worker that dies entirely
   cannot give anything back, so Redis does, that many seconds after delivery; kombu's sweep for
-  such messages runs every `restore_interval` seconds instead of its default ~100 s;
+  such messages runs every `restore_interval` seconds instead of its default ~100 s, and its lock
+  expires in seconds, not 5 minutes, should a worker die holding it;
 - JSON only, in and out.
 """
 
@@ -19,7 +20,12 @@ from typing import Any
 from celery import Celery
 
 from framefleet.config import Settings
-from framefleet.producer.limits import restore_interval, time_limits, visibility_timeout
+from framefleet.producer.limits import (
+    restore_interval,
+    restore_mutex_seconds,
+    time_limits,
+    visibility_timeout,
+)
 from framefleet.producer.messages import DEFAULT_QUEUE
 from framefleet.worker import hooks
 from framefleet.worker.tasks import register_tasks
@@ -33,6 +39,7 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "visibility_timeout": vt,
         "unacked_restore_interval": restore_interval(vt),
         "unacked_restore_throttle": 1,
+        "unacked_mutex_expire": restore_mutex_seconds(vt),
         "socket_connect_timeout": 5,
         "health_check_interval": 15,
     }

@@ -5,7 +5,7 @@ so a test can stop and restart it with its data. `Workers` starts ``celery -A fr
 worker`` (or ``framefleet worker``) as subprocesses, each in its own process group so a test can
 SIGKILL a whole worker (main process and pool children at once, as when a container dies).
 Workers and producer read the same `QUEUE_ENV`: short time limits and a 10 s visibility timeout,
-so a dead worker's segment comes back within `REQUEUE_BOUND_SECONDS` (11 s).
+so a dead worker's segment comes back within `REQUEUE_BOUND_SECONDS` (10 + 1 + 3 = 14 s).
 
 Without ``redis-server`` the tests that need it are skipped with the reason; with ``CI`` set they
 fail instead.
@@ -54,7 +54,7 @@ QUEUE_ENV = {
     "FRAMEFLEET_DECODE_THREADS": "1",
     "FRAMEFLEET_RESULT_TTL_SECONDS": "3600",
 }
-REQUEUE_BOUND_SECONDS = requeue_bound_seconds(load_settings(env=QUEUE_ENV))  # 11 s
+REQUEUE_BOUND_SECONDS = requeue_bound_seconds(load_settings(env=QUEUE_ENV))  # 14 s
 
 
 def free_port() -> int:

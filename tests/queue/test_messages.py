@@ -80,7 +80,7 @@ def test_time_limits_grow_with_the_segment_and_stay_below_the_visibility_timeout
     defaults = load_settings(env={})
     assert visibility_timeout(defaults) == 78 + 60
     assert restore_interval(138) == 10 and restore_interval(10) == 1
-    assert requeue_bound_seconds(defaults) == 148
+    assert requeue_bound_seconds(defaults) == 138 + 10 + 30
     assert checked_limits(defaults, 10.0) == TimeLimits(62, 78)
 
 

@@ -1,0 +1,186 @@
+"""Workers that die: the whole worker (container killed), one pool process, the same one each time.
+
+The segments of the slow recordings take about a second each (every frame of a 640x360 clip as
+PNG), so the test can see a segment start in Redis and kill its worker while it runs.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from framefleet.config import Settings
+from framefleet.producer.status import SegmentState
+from framefleet.producer.store import JobStore
+from tests.queue.conftest import (
+    REQUEUE_BOUND_SECONDS,
+    SLOW_OUTPUT,
+    Recording,
+    Workers,
+    image_files,
+    manifest_lines,
+    submit,
+    wait_complete,
+    wait_for,
+)
+
+PICKUP_SLACK_SECONDS = 4.0
+"""After the requeue, the surviving worker may first finish the segment it is running (~1-2 s)."""
+
+
+def _newly_running(
+    store: JobStore, job_id: str, *, seen: set[tuple[int, int]], on: str | None = None
+) -> SegmentState | None:
+    """A segment that started running since the last look (on worker ``on``, if given)."""
+    states = store.segment_states(job_id)
+    running = [i for i, state in states.items() if state == "running"]
+    for segment in store.segments(job_id, running):
+        key = (segment.segment_id, segment.attempts)
+        if segment.state != "running" or key in seen:
+            continue
+        seen.add(key)
+        if on is None or (segment.worker or "").startswith(on + "@"):
+            return segment
+    return None
+
+
+def _queued_segments(store: JobStore) -> set[int]:
+    """Segment ids of the messages waiting in the queue (kombu's envelope, Celery's body)."""
+    ids = set()
+    for raw in store.client.lrange("framefleet", 0, -1):
+        envelope = json.loads(raw)
+        args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+        ids.add(int(args[0]["segment_id"]))
+    return ids
+
+
+def _check_outputs(store: JobStore, job_id: str, out: Path, *, images: int) -> None:
+    """Nothing missing, nothing twice, every image decodes."""
+    job = wait_complete(store, job_id)
+    assert (job.failed, job.images) == (0, images)
+    records = manifest_lines(job.manifest)
+    paths = [r["path"] for r in records]
+    assert len(paths) == len(set(paths)) == images
+    decoded = image_files(out)  # Pillow loads every file fully
+    assert sorted(decoded) == sorted(paths)
+
+
+@pytest.mark.slow
+def test_sigkill_of_a_whole_worker_mid_segment_hands_its_segment_to_the_survivor(
+    workers: Workers,
+    store: JobStore,
+    settings: Settings,
+    slow_recordings: list[Recording],
+    tmp_path: Path,
+) -> None:
+    doomed = workers.start("doomed")
+    workers.start("survivor")
+    out = tmp_path / "out"
+    job_id = submit(
+        [r.row for r in slow_recordings], out, store=store, settings=settings, **SLOW_OUTPUT
+    ).job_id
+
+    seen: set[tuple[int, int]] = set()
+    _newly_running(store, job_id, seen=seen)  # ignore what already runs: it may be nearly done
+    victim = wait_for(
+        lambda: _newly_running(store, job_id, seen=seen, on="doomed"),
+        timeout=60,
+        interval=0.02,
+        what="a segment to start on the doomed worker",
+    )
+    doomed.kill_all()  # main process and pool child at once: nothing can give the message back
+    killed_at = time.monotonic()
+    (after,) = store.segments(job_id, [victim.segment_id])
+    assert after.state == "running" and after.attempts == 1, "killed in the middle of it"
+
+    def taken_over() -> bool:
+        (s,) = store.segments(job_id, [victim.segment_id])
+        return s.attempts == 2 and (s.worker or "").startswith("survivor@")
+
+    wait_for(
+        taken_over,
+        timeout=REQUEUE_BOUND_SECONDS + PICKUP_SLACK_SECONDS,
+        what=f"segment {victim.segment_id} to go to the survivor within "
+        f"{REQUEUE_BOUND_SECONDS} s (+{PICKUP_SLACK_SECONDS} s pickup)",
+    )
+    requeued_after = time.monotonic() - killed_at
+    assert requeued_after <= REQUEUE_BOUND_SECONDS + PICKUP_SLACK_SECONDS
+
+    _check_outputs(store, job_id, out, images=2 * 8 * 30)
+    (final,) = store.segments(job_id, [victim.segment_id])
+    assert (final.state, final.attempts) == ("done", 2)
+
+
+def test_sigkill_of_a_pool_process_requeues_its_segment_at_once(
+    workers: Workers,
+    store: JobStore,
+    settings: Settings,
+    slow_recordings: list[Recording],
+    tmp_path: Path,
+) -> None:
+    worker = workers.start("w1")
+    out = tmp_path / "out"
+    job_id = submit(
+        [slow_recordings[0].row], out, store=store, settings=settings, **SLOW_OUTPUT
+    ).job_id
+
+    seen: set[tuple[int, int]] = set()
+    _newly_running(store, job_id, seen=seen)
+    victim = wait_for(
+        lambda: _newly_running(store, job_id, seen=seen),
+        timeout=60,
+        interval=0.02,
+        what="a segment to start",
+    )
+    assert victim.pid in worker.children()
+    os.kill(victim.pid, signal.SIGKILL)  # only the pool process: the main process sees it die
+    killed_at = time.monotonic()
+
+    def back_in_queue() -> bool:
+        (s,) = store.segments(job_id, [victim.segment_id])
+        return victim.segment_id in _queued_segments(store) or s.attempts == 2
+
+    wait_for(back_in_queue, timeout=3, what="the segment to return to the queue")
+    assert time.monotonic() - killed_at < 3 < 10, "at once: not via the 10 s visibility timeout"
+    _check_outputs(store, job_id, out, images=8 * 30)
+    assert worker.process.poll() is None
+
+
+def test_a_segment_that_kills_its_worker_every_time_fails_after_the_attempt_limit(
+    workers: Workers,
+    store: JobStore,
+    settings: Settings,
+    slow_recordings: list[Recording],
+    tmp_path: Path,
+) -> None:
+    """Simulated from outside: each time segment 1 starts, its process is SIGKILLed."""
+    worker = workers.start("w1")
+    out = tmp_path / "out"
+    job_id = submit(
+        [slow_recordings[0].row], out, store=store, settings=settings, **SLOW_OUTPUT
+    ).job_id
+
+    for attempt in (1, 2, 3):  # max_attempts = 3
+
+        def started(attempt: int = attempt) -> SegmentState | None:
+            (s,) = store.segments(job_id, [1])
+            return s if s.state == "running" and s.attempts == attempt else None
+
+        running = wait_for(started, timeout=30, interval=0.02, what=f"attempt {attempt}")
+        assert running.pid is not None
+        os.kill(running.pid, signal.SIGKILL)
+
+    job = wait_complete(store, job_id)
+    assert (job.done, job.failed) == (3, 1)
+    (failed,) = store.failed_segments(job_id)
+    assert failed.segment_id == 1 and failed.attempts == 4
+    assert failed.error is not None
+    assert failed.error.startswith("gave up after 3 deliveries: each time the process running")
+    assert len(manifest_lines(job.manifest)) == job.images == 3 * 60  # the other 3 segments
+    assert worker.process.poll() is None
