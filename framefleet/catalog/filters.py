@@ -19,11 +19,13 @@ Semantics, the same on SQLite and PostgreSQL:
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from sqlalchemy import ColumnElement, Float, and_, exists, func, not_, or_, select, true
 
+from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.models import tags_table as T
@@ -67,17 +69,19 @@ def _literal(field: str, value: Value, base_dir: Path | None) -> Value:
 
 def stored_path(path: str | Path, base_dir: Path | None) -> str:
     """How the catalog writes ``path``: relative to ``base_dir`` when under it, POSIX form."""
-    p = Path(path)
-    if base_dir is not None and p.is_absolute():
-        try:
-            return p.relative_to(base_dir).as_posix()
-        except ValueError:
-            pass
-    return p.as_posix()
+    text = os.fspath(path)
+    if base_dir is not None and os.path.isabs(text):
+        prefix = os.fspath(base_dir).rstrip("/") + "/"
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return text.replace(os.sep, "/")
 
 
 def _tag_exists(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists(select(T.c.content_id).where(T.c.content_id == C.c.id, condition))
+    """Some tag of the content satisfies ``condition`` (on ``tags.name``): the condition is
+    tested on the small tag vocabulary, then the content's tag ids are looked up by index."""
+    names = select(T.c.id).where(condition)
+    return exists(select(CT.c.content_id).where(CT.c.content_id == C.c.id, CT.c.tag_id.in_(names)))
 
 
 def _predicate(expr: Compare | Like | In | Between, base_dir: Path | None) -> ColumnElement[bool]:

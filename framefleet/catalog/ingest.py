@@ -31,6 +31,7 @@ VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm"})
 BARE_VIDEO_CONTENT = "video"
 """Content name of a video added without a sidecar (as in pydtk's own sample)."""
 
+_FIRST_ANALYZE = 1000
 Probe = Callable[[Path], VideoInfoLike]
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each file."""
@@ -123,6 +124,7 @@ def ingest_paths(
     claimed: dict[Path, Path] = {}  # data file -> the candidate that described it first
     base_dir = catalog.base_dir
     done = 0
+    next_analyze = _FIRST_ANALYZE
     for start in range(0, len(candidates), batch_size):
         batch = candidates[start : start + batch_size]
         entries: list[FileEntry] = []
@@ -157,6 +159,9 @@ def ingest_paths(
                 progress(done, len(candidates))
         for outcome in catalog.upsert(entries):
             setattr(report, outcome, getattr(report, outcome) + 1)
+        if report.added >= next_analyze:  # at 1k, 2k, 4k... new files: see Catalog.analyze
+            catalog.analyze()
+            next_analyze = 2 * report.added
     return report
 
 

@@ -2,9 +2,9 @@
 
 One row in ``files`` per data file (a video, a timestamps CSV, a rosbag...) with pydtk's fields and,
 for videos, what a probe measured. A file holds one or more *contents* (pydtk's word for a stream,
-e.g. ``camera/front-center``); each content has tags. Contents and tags live in their own indexed
-tables so that "every file whose content is tagged *camera* and *front*" is an index walk, not a
-scan of a ``;``-joined string as in pydtk's SQL handler.
+e.g. ``camera/front-center``); each content has tags. Contents, tag names and the content-tag
+pairs live in their own indexed tables so that "every file whose content is tagged *camera* and
+*front*" is an index walk, not a scan of a ``;``-joined string as in pydtk's SQL handler.
 
 pydtk keeps ``msg_type``, ``msg_md5sum``, ``count`` and ``frequency`` per content (a rosbag has one
 per topic). They are stored on the file (the sidecar's top-level values) and on the content (the
@@ -87,18 +87,26 @@ class Content(Base):
 
 
 class Tag(Base):
-    """One tag of one content; ``(name, content_id)`` is indexed so tag filters are index walks.
-
-    ``position`` keeps the sidecar's order, so a query gives the tags back as they were written.
-    """
+    """A tag name, once: the vocabulary is small (tens of names for 100k files), so a pattern
+    such as ``tags like "%cam%"`` is matched against it, not against every file's tags."""
 
     __tablename__ = "tags"
-    __table_args__ = (Index("ix_tags_name_content_id", "name", "content_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+
+
+class ContentTag(Base):
+    """A content carries a tag. ``(tag_id, content_id)`` is indexed: "contents with tag X" is an
+    index range. ``position`` keeps the sidecar's order for the results."""
+
+    __tablename__ = "content_tags"
+    __table_args__ = (Index("ix_content_tags_tag_id_content_id", "tag_id", "content_id"),)
 
     content_id: Mapped[int] = mapped_column(
         ForeignKey("contents.id", ondelete="CASCADE"), primary_key=True
     )
-    name: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tag_id: Mapped[int] = mapped_column(ForeignKey("tags.id"), primary_key=True)
     position: Mapped[int] = mapped_column(Integer)
 
 
@@ -114,4 +122,5 @@ class CatalogMeta(Base):
 files_table = cast(Table, File.__table__)
 contents_table = cast(Table, Content.__table__)
 tags_table = cast(Table, Tag.__table__)
+content_tags_table = cast(Table, ContentTag.__table__)
 meta_table = cast(Table, CatalogMeta.__table__)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -41,11 +42,6 @@ def source_key(*parts: object) -> str:
         digest.update(b"\x00")
         digest.update(part if isinstance(part, bytes) else str(part).encode())
     return digest.hexdigest()
-
-
-def data_path_of(sidecar: Path) -> Path:
-    """The data file a sidecar sits beside: its own path without ``.json``."""
-    return sidecar.with_name(sidecar.name.removesuffix(".json"))
 
 
 def read_sidecar(
@@ -172,18 +168,19 @@ def _contents(fields: Mapping[str, Any], where: str) -> tuple[ContentEntry, ...]
 
 
 def _resolve_data_path(sidecar: Path, given: Any, base_dir: Path | None) -> Path:
+    # os.path rather than pathlib: this runs once per file on trees of 100k files.
     if given is not None and not isinstance(given, str):
         raise MetadataError(f"{sidecar}: 'path' must be a string, got {json.dumps(given)}")
-    tried: list[Path] = []
+    tried: list[str] = []
     if given:
-        p = Path(given).expanduser()
-        if p.is_absolute():
-            tried.append(p)
+        expanded = os.path.expanduser(given)
+        if os.path.isabs(expanded):
+            tried.append(os.path.realpath(expanded))
         elif base_dir is not None:
-            tried.append(base_dir / p)
-    tried.append(data_path_of(sidecar))
+            tried.append(os.path.normpath(os.path.join(base_dir, expanded)))
+    tried.append(os.path.abspath(str(sidecar)[: -len(".json")]))
     for candidate in tried:
-        if candidate.is_file():
-            return candidate.resolve()
-    shown = ", ".join(repr(str(t)) for t in tried)
+        if os.path.isfile(candidate):
+            return Path(candidate)
+    shown = ", ".join(repr(t) for t in tried)
     raise MetadataError(f"{sidecar}: data file not found (looked for {shown})")

@@ -37,6 +37,7 @@ from framefleet.catalog.database import (
 from framefleet.catalog.entries import FileEntry
 from framefleet.catalog.filters import build_filter, stored_path
 from framefleet.catalog.models import File
+from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.models import meta_table as M
@@ -45,8 +46,8 @@ from framefleet.catalog.times import TimeLike
 from framefleet.catalog.writer import Outcome, existing_keys, write_entries
 from framefleet.errors import CatalogError
 
-PAGE_SIZE = 1000
-"""Rows fetched per round trip while iterating a query (keyset pagination)."""
+PAGE_SIZE = 500
+"""Rows fetched per round trip while iterating a query."""
 
 _TS = aliased(File, name="timestamps_file")
 _PYDTK_FILE_KEYS = (
@@ -74,33 +75,37 @@ def _columns() -> list[ColumnElement[Any]]:
 
 
 class QueryResult(Iterator[dict[str, Any]]):
-    """The matches of a catalog query, fetched lazily, a page at a time.
+    """The matches of a catalog query, fetched lazily.
 
-    An iterator (``next()`` works) of metadata dicts. ``len()`` is the total number of matches,
-    counted with one ``COUNT`` query on first use (not the number left to iterate).
+    An iterator (``next()`` works) of metadata dicts. The first ``next()`` runs the filter once
+    for the ids of every match (a plan the database is free to choose: no ORDER BY ... LIMIT to
+    push it onto a primary-key walk); the rows are then read by id, a page at a time, so no
+    transaction stays open while the caller works. ``len()`` is the total number of matches (not
+    the number left), counted with one ``COUNT`` query unless the ids are already known.
     """
 
     def __init__(self, catalog: Catalog, condition: ColumnElement[bool]) -> None:
         self._catalog = catalog
         self._condition = condition
+        self._ids: list[int] | None = None
+        self._next = 0
         self._page: list[dict[str, Any]] = []
-        self._last_id = 0
-        self._done = False
         self._count: int | None = None
 
     def __iter__(self) -> QueryResult:
         return self
 
     def __next__(self) -> dict[str, Any]:
-        if not self._page and not self._done:
-            self._page = self._catalog._fetch_page(self._condition, after=self._last_id)
-            self._page.reverse()
-            self._done = len(self._page) < PAGE_SIZE
+        if self._ids is None:
+            self._ids = self._catalog._matching_ids(self._condition)
+            self._count = len(self._ids)
+        if not self._page:
+            chunk = self._ids[self._next : self._next + PAGE_SIZE]
+            self._next += len(chunk)
+            self._page = self._catalog._fetch(chunk)[::-1] if chunk else []
         if not self._page:
             raise StopIteration
-        item = self._page.pop()
-        self._last_id = item.pop("_content_id")
-        return item
+        return self._page.pop()
 
     def __len__(self) -> int:
         if self._count is None:
@@ -252,33 +257,43 @@ class Catalog:
         )
         return QueryResult(self, condition)
 
-    def _select(self, condition: ColumnElement[bool]) -> Select[Any]:
-        return (
+    def _matching_ids(self, condition: ColumnElement[bool]) -> list[int]:
+        statement = (
+            select(C.c.id)
+            .select_from(C.join(F, C.c.file_id == F.c.id))
+            .where(condition)
+            .order_by(C.c.id)
+        )
+        try:
+            with self._engine.connect() as connection:
+                return list(connection.execute(statement).scalars())
+        except SQLAlchemyError as e:
+            raise CatalogError(f"catalog query failed: {_reason(e)}") from e
+
+    def _fetch(self, content_ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The result dicts of these contents, in this order (rows deleted meanwhile: skipped)."""
+        statement = (
             select(*_columns())
             .select_from(C.join(F, C.c.file_id == F.c.id))
             .outerjoin(_TS, C.c.timestamps_file_id == _TS.id)
-            .where(condition)
+            .where(C.c.id.in_(content_ids))
         )
-
-    def _fetch_page(self, condition: ColumnElement[bool], *, after: int) -> list[dict[str, Any]]:
-        statement = self._select(condition).where(C.c.id > after).order_by(C.c.id).limit(PAGE_SIZE)
         base_dir = self.base_dir
         try:
             with self._engine.connect() as connection:
-                rows = connection.execute(statement).mappings().all()
+                rows = {row["content_id"]: row for row in connection.execute(statement).mappings()}
                 tags: dict[int, list[str]] = defaultdict(list)
-                ids = [row["content_id"] for row in rows]
-                if ids:
-                    tag_rows = connection.execute(
-                        select(T.c.content_id, T.c.name)
-                        .where(T.c.content_id.in_(ids))
-                        .order_by(T.c.content_id, T.c.position)
-                    )
-                    for content_id, name in tag_rows:
-                        tags[content_id].append(name)
+                tag_rows = connection.execute(
+                    select(CT.c.content_id, T.c.name)
+                    .join(T, CT.c.tag_id == T.c.id)
+                    .where(CT.c.content_id.in_(content_ids))
+                    .order_by(CT.c.content_id, CT.c.position)
+                )
+                for content_id, name in tag_rows:
+                    tags[content_id].append(name)
         except SQLAlchemyError as e:
             raise CatalogError(f"catalog query failed: {_reason(e)}") from e
-        return [self._to_dict(row, tags[row["content_id"]], base_dir) for row in rows]
+        return [self._to_dict(rows[i], tags[i], base_dir) for i in content_ids if i in rows]
 
     def _to_dict(self, row: Any, tags: list[str], base_dir: Path | None) -> dict[str, Any]:
         item: dict[str, Any] = {key: row[key] for key in _PYDTK_FILE_KEYS}
@@ -289,7 +304,6 @@ class Catalog:
         item["id"] = row["id"]
         item["timestamps_path"] = self._absolute(row["timestamps_path"], base_dir)
         item.update({key: row[key] for key in _PROBE_KEYS})
-        item["_content_id"] = row["content_id"]
         return item
 
     def get_record(self, record_id: str) -> dict[str, Any] | None:
@@ -322,6 +336,7 @@ class Catalog:
                 ).all()
                 top_tags = connection.execute(
                     select(T.c.name, func.count())
+                    .join(CT, CT.c.tag_id == T.c.id)
                     .group_by(T.c.name)
                     .order_by(func.count().desc(), T.c.name)
                     .limit(20)
@@ -333,7 +348,7 @@ class Catalog:
                     "files": scalar(select(func.count()).select_from(F)),
                     "records": scalar(select(func.count(distinct(F.c.record_id)))),
                     "contents": scalar(select(func.count()).select_from(C)),
-                    "distinct_tags": scalar(select(func.count(distinct(T.c.name)))),
+                    "distinct_tags": scalar(select(func.count(distinct(CT.c.tag_id)))),
                     "videos_with_timestamps": scalar(
                         select(func.count()).where(C.c.timestamps_file_id.is_not(None))
                     ),
@@ -383,6 +398,18 @@ class Catalog:
         except SQLAlchemyError as e:
             raise CatalogError(f"cannot write to catalog {self._engine.url!r}: {_reason(e)}") from e
 
+    def analyze(self) -> None:
+        """Refresh the planner's statistics (ANALYZE).
+
+        Ingest calls this as the tables grow: PostgreSQL plans a fresh, never-analysed table as
+        tiny and would scan it whole for every batch, which makes a large first load quadratic.
+        """
+        try:
+            with self._writing() as connection:
+                connection.exec_driver_sql("ANALYZE")
+        except SQLAlchemyError as e:
+            raise CatalogError(f"cannot analyze catalog {self._engine.url!r}: {_reason(e)}") from e
+
     def remove(self, paths: Sequence[Path]) -> int:
         """Forget files (absolute paths); returns how many were in the catalog."""
         stored = [self.stored_path(p) for p in paths]
@@ -392,7 +419,7 @@ class Catalog:
                 ids = [file_id for file_id, _ in found.values()]
                 if ids:
                     contents = select(C.c.id).where(C.c.file_id.in_(ids))
-                    connection.execute(delete(T).where(T.c.content_id.in_(contents)))
+                    connection.execute(delete(CT).where(CT.c.content_id.in_(contents)))
                     connection.execute(delete(C).where(C.c.file_id.in_(ids)))
                     connection.execute(delete(F).where(F.c.id.in_(ids)))
                 return len(ids)

@@ -16,8 +16,10 @@ from pathlib import PurePosixPath
 from typing import Any, Literal
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from framefleet.catalog.entries import FileEntry
+from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.models import tags_table as T
@@ -67,7 +69,7 @@ def write_entries(
         ids = [file_id for file_id, _, _ in changed]
         for chunk in _chunks(ids):
             stale = select(C.c.id).where(C.c.file_id.in_(chunk))
-            connection.execute(delete(T).where(T.c.content_id.in_(stale)))
+            connection.execute(delete(CT).where(CT.c.content_id.in_(stale)))
             connection.execute(delete(C).where(C.c.file_id.in_(chunk)))
         statement = (
             update(F)
@@ -116,13 +118,39 @@ def _insert_contents(
     if not rows:
         return
     result = connection.execute(insert(C).returning(C.c.id, sort_by_parameter_order=True), rows)
-    tags = [
-        {"content_id": row.id, "name": name, "position": position}
-        for row, names in zip(result, tag_lists, strict=True)
+    content_ids = [row.id for row in result]
+    tag_ids = tag_ids_for(connection, {name for names in tag_lists for name in names})
+    pairs = [
+        {"content_id": content_id, "tag_id": tag_ids[name], "position": position}
+        for content_id, names in zip(content_ids, tag_lists, strict=True)
         for position, name in enumerate(names)
     ]
-    if tags:
-        connection.execute(insert(T), tags)
+    if pairs:
+        connection.execute(insert(CT), pairs)
+
+
+def tag_ids_for(connection: Connection, names: set[str]) -> dict[str, int]:
+    """The vocabulary ids of ``names``, adding the new ones (safe against a concurrent writer)."""
+
+    def lookup(wanted: Sequence[str]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for chunk in _chunks(wanted):
+            rows = connection.execute(select(T.c.name, T.c.id).where(T.c.name.in_(chunk)))
+            found.update({name: tag_id for name, tag_id in rows})
+        return found
+
+    ids = lookup(sorted(names))
+    missing = sorted(names - ids.keys())
+    if missing:
+        dialect = connection.dialect.name
+        statement: Any = insert(T)
+        if dialect == "postgresql":
+            statement = postgresql.insert(T).on_conflict_do_nothing(index_elements=["name"])
+        elif dialect == "sqlite":
+            statement = sqlite.insert(T).on_conflict_do_nothing(index_elements=["name"])
+        connection.execute(statement, [{"name": name} for name in missing])
+        ids.update(lookup(missing))
+    return ids
 
 
 def _is_video(path: str, content_type: str | None) -> bool:

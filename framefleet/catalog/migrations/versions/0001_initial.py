@@ -1,4 +1,4 @@
-"""The initial catalog schema: files, contents, tags, catalog_meta.
+"""The initial catalog schema: files, contents, tags, content_tags, catalog_meta.
 
 Revision ID: 0001
 Revises:
@@ -74,15 +74,26 @@ def upgrade() -> None:
 
     op.create_table(
         "tags",
-        sa.Column("content_id", sa.Integer(), nullable=False),
+        sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("name", sa.String(length=255), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_tags"),
+        sa.UniqueConstraint("name", name="uq_tags_name"),
+    )
+    op.create_table(
+        "content_tags",
+        sa.Column("content_id", sa.Integer(), nullable=False),
+        sa.Column("tag_id", sa.Integer(), nullable=False),
         sa.Column("position", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
-            ["content_id"], ["contents.id"], name="fk_tags_content_id_contents", ondelete="CASCADE"
+            ["content_id"],
+            ["contents.id"],
+            name="fk_content_tags_content_id_contents",
+            ondelete="CASCADE",
         ),
-        sa.PrimaryKeyConstraint("content_id", "name", name="pk_tags"),
+        sa.ForeignKeyConstraint(["tag_id"], ["tags.id"], name="fk_content_tags_tag_id_tags"),
+        sa.PrimaryKeyConstraint("content_id", "tag_id", name="pk_content_tags"),
     )
-    op.create_index("ix_tags_name_content_id", "tags", ["name", "content_id"])
+    op.create_index("ix_content_tags_tag_id_content_id", "content_tags", ["tag_id", "content_id"])
 
     op.create_table(
         "catalog_meta",
@@ -94,7 +105,8 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("catalog_meta")
-    op.drop_index("ix_tags_name_content_id", table_name="tags")
+    op.drop_index("ix_content_tags_tag_id_content_id", table_name="content_tags")
+    op.drop_table("content_tags")
     op.drop_table("tags")
     op.drop_index("ix_contents_timestamps_file_id", table_name="contents")
     op.drop_index("ix_contents_name", table_name="contents")
