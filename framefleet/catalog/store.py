@@ -77,11 +77,11 @@ def _columns() -> list[ColumnElement[Any]]:
 class QueryResult(Iterator[dict[str, Any]]):
     """The matches of a catalog query, fetched lazily.
 
-    An iterator (``next()`` works) of metadata dicts. The first ``next()`` runs the filter once
-    for the ids of every match (a plan the database is free to choose: no ORDER BY ... LIMIT to
-    push it onto a primary-key walk); the rows are then read by id, a page at a time, so no
-    transaction stays open while the caller works. ``len()`` is the total number of matches (not
-    the number left), counted with one ``COUNT`` query unless the ids are already known.
+    An iterator (``next()`` works) of metadata dicts. The first ``next()`` or ``len()`` runs the
+    filter once, for the ids of every match only (with no ORDER BY ... LIMIT to push the
+    database onto a primary-key walk); rows are then read by id, a page at a time, so no
+    transaction stays open while the caller works. ``len()`` is the total number of matches, not
+    the number left. (``list(result)`` asks for ``len()`` first: that is the same single query.)
     """
 
     def __init__(self, catalog: Catalog, condition: ColumnElement[bool]) -> None:
@@ -90,17 +90,19 @@ class QueryResult(Iterator[dict[str, Any]]):
         self._ids: list[int] | None = None
         self._next = 0
         self._page: list[dict[str, Any]] = []
-        self._count: int | None = None
+
+    def _matching_ids(self) -> list[int]:
+        if self._ids is None:
+            self._ids = self._catalog._matching_ids(self._condition)
+        return self._ids
 
     def __iter__(self) -> QueryResult:
         return self
 
     def __next__(self) -> dict[str, Any]:
-        if self._ids is None:
-            self._ids = self._catalog._matching_ids(self._condition)
-            self._count = len(self._ids)
         if not self._page:
-            chunk = self._ids[self._next : self._next + PAGE_SIZE]
+            ids = self._matching_ids()
+            chunk = ids[self._next : self._next + PAGE_SIZE]
             self._next += len(chunk)
             self._page = self._catalog._fetch(chunk)[::-1] if chunk else []
         if not self._page:
@@ -108,10 +110,7 @@ class QueryResult(Iterator[dict[str, Any]]):
         return self._page.pop()
 
     def __len__(self) -> int:
-        if self._count is None:
-            statement = select(func.count()).select_from(C.join(F, C.c.file_id == F.c.id))
-            self._count = int(self._catalog._scalar(statement.where(self._condition)) or 0)
-        return self._count
+        return len(self._matching_ids())
 
 
 class Catalog:
@@ -254,19 +253,17 @@ class Catalog:
             since=since,
             until=until,
             base_dir=self.base_dir,
+            sqlite=self._engine.dialect.name == "sqlite",
         )
         return QueryResult(self, condition)
 
     def _matching_ids(self, condition: ColumnElement[bool]) -> list[int]:
         statement = (
-            select(C.c.id)
-            .select_from(C.join(F, C.c.file_id == F.c.id))
-            .where(condition)
-            .order_by(C.c.id)
-        )
+            select(C.c.id).select_from(C.join(F, C.c.file_id == F.c.id)).where(condition)
+        )  # no ORDER BY: it would steer the planner to walk contents by id; sorted here instead
         try:
             with self._engine.connect() as connection:
-                return list(connection.execute(statement).scalars())
+                return sorted(connection.execute(statement).scalars())
         except SQLAlchemyError as e:
             raise CatalogError(f"catalog query failed: {_reason(e)}") from e
 
