@@ -111,10 +111,10 @@ def bench(name: str, url: str, tree: Path, files: int, runs: int) -> None:
         )
         ms, n = median_ms(catalog, runs, where=SEED_QUERY)
         print(f"{name}: seed query: {ms:.1f} ms median ({n} result)")
-        since = T0 + 5000 * 100.0
+        since = T0 + (files // len(FILES) // 2) * 100.0  # a recording in the middle
         range_query = (
             'tags like "%camera%" and tags like "%front%" and '
-            f"start_timestamp >= {since} and end_timestamp < {since + 50 * 100.0}"
+            f"start_timestamp >= {since} and end_timestamp < {since + 5000.0}"
         )
         ms, n = median_ms(catalog, runs, where=range_query)
         print(f"{name}: tags + time range: {ms:.1f} ms median ({n} results)")
