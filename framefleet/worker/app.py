@@ -3,7 +3,8 @@
 What makes delivery at-least-once with idempotent effects:
 
 - ``task_acks_late``: a message is acknowledged after its segment is reported, not on receipt;
-- ``task_reject_on_worker_lost``: a pool process that dies gives its message back at once;
+- ``task_reject_on_worker_lost``: a pool process that dies gives its message back at once
+  (within ``worker_lost_wait``, 1 s);
 - prefetch multiplier 1: a worker holds no more messages than it has processes (fair, and a dead
   worker strands at most that many);
 - Redis ``visibility_timeout`` (see `framefleet.producer.limits`): a worker that dies entirely
@@ -57,6 +58,10 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "task_acks_on_failure_or_timeout": True,
+        # A pool process that died may have sent its result first; billiard waits this long for
+        # it (default 10 s) before the message is rejected and requeued. A result that was in
+        # fact sent only means a repeat, which finds the segment done: requeue at once instead.
+        "worker_lost_wait": 1.0,
         "worker_prefetch_multiplier": 1,
         "worker_max_tasks_per_child": settings.max_tasks_per_child or None,
         "worker_concurrency": settings.worker_concurrency or None,
