@@ -119,8 +119,28 @@ class CatalogMeta(Base):
     value: Mapped[str] = mapped_column(Text)
 
 
+class Claim(Base):
+    """A watcher enqueued (or is enqueueing) a file for a rule: the exactly-once record.
+
+    The primary key ``(file_id, rule)`` is the unique key two watchers race on; ``state`` is
+    ``claimed`` until the job is on the queue, then ``enqueued``.
+    """
+
+    __tablename__ = "claims"
+
+    file_id: Mapped[int] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    rule: Mapped[str] = mapped_column(String(100), primary_key=True)
+    job_id: Mapped[str] = mapped_column(String(64))
+    owner: Mapped[str] = mapped_column(String(255))
+    state: Mapped[str] = mapped_column(String(16))
+    claimed_at: Mapped[float] = mapped_column(Float)
+
+
 files_table = cast(Table, File.__table__)
 contents_table = cast(Table, Content.__table__)
 tags_table = cast(Table, Tag.__table__)
 content_tags_table = cast(Table, ContentTag.__table__)
 meta_table = cast(Table, CatalogMeta.__table__)
+claims_table = cast(Table, Claim.__table__)

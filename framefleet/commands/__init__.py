@@ -12,6 +12,7 @@ _MODULES = [
     "framefleet.commands.demo",
     "framefleet.commands.catalog",
     "framefleet.commands.jobs",
+    "framefleet.commands.watch",
 ]
 
 

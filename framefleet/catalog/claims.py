@@ -1,0 +1,117 @@
+"""Claims: which videos a watcher rule has enqueued, recorded so that it happens exactly once.
+
+The ``claims`` table's primary key ``(file_id, rule)`` is what concurrent watchers race on: an
+insert that conflicts does nothing, and each watcher then reads back which claims carry its own
+job id. Finding work is an anti-join ("matching videos with no claim for this rule"), so rows
+added by any process, committed in any order, are found on the next poll.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from framefleet.catalog.database import _reason
+from framefleet.catalog.filters import build_filter
+from framefleet.catalog.models import claims_table as CL
+from framefleet.catalog.models import files_table as F
+from framefleet.catalog.store import Catalog, QueryResult
+from framefleet.errors import CatalogError
+
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+
+
+def _is_video() -> Any:
+    suffixes = [func.lower(F.c.path).like(f"%{s}") for s in VIDEO_SUFFIXES]
+    return or_(F.c.content_type.like("video/%"), *suffixes)
+
+
+def unclaimed_videos(catalog: Catalog, *, rule: str, where: str | None) -> list[dict[str, Any]]:
+    """Videos matching ``where`` that ``rule`` has not claimed, as catalog query dicts."""
+    engine = catalog._engine
+    condition = and_(
+        build_filter(where, base_dir=catalog.base_dir, sqlite=engine.dialect.name == "sqlite"),
+        _is_video(),
+        not_(exists().where(and_(CL.c.file_id == F.c.id, CL.c.rule == rule))),
+    )
+    return list(QueryResult(catalog, condition))
+
+
+def claim_files(
+    catalog: Catalog, file_ids: Sequence[int], *, rule: str, job_id: str, owner: str
+) -> set[int]:
+    """Claim ``file_ids`` for ``rule`` under ``job_id``; return the ids this call won."""
+    if not file_ids:
+        return set()
+    engine = catalog._engine
+    dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
+    now = time.time()
+    rows = [
+        {
+            "file_id": i,
+            "rule": rule,
+            "job_id": job_id,
+            "owner": owner,
+            "state": "claimed",
+            "claimed_at": now,
+        }
+        for i in sorted(set(file_ids))
+    ]
+    statement = dialect.insert(CL).on_conflict_do_nothing(index_elements=["file_id", "rule"])
+    try:
+        with catalog._writing() as connection:
+            connection.execute(statement, rows)
+            won = connection.execute(
+                select(CL.c.file_id).where(CL.c.rule == rule, CL.c.job_id == job_id)
+            )
+            return set(won.scalars())
+    except SQLAlchemyError as e:
+        raise CatalogError(f"cannot record claims: {_reason(e)}") from e
+
+
+def mark_enqueued(catalog: Catalog, file_ids: Sequence[int], *, rule: str) -> None:
+    """The job of these claims is on the queue: they are final."""
+    _write(
+        catalog,
+        update(CL).where(CL.c.rule == rule, CL.c.file_id.in_(file_ids)).values(state="enqueued"),
+    )
+
+
+def release_claims(catalog: Catalog, file_ids: Sequence[int], *, rule: str) -> None:
+    """Give claims back (their job could not be enqueued): the next poll tries again."""
+    _write(
+        catalog,
+        delete(CL).where(CL.c.rule == rule, CL.c.file_id.in_(file_ids), CL.c.state == "claimed"),
+    )
+
+
+def release_stale_claims(catalog: Catalog, *, older_than_seconds: float) -> int:
+    """Release claims never marked enqueued (their watcher died mid-way); return how many."""
+    cutoff = time.time() - older_than_seconds
+    statement = delete(CL).where(CL.c.state == "claimed", CL.c.claimed_at < cutoff)
+    return _write(catalog, statement)
+
+
+def claims_of(catalog: Catalog, *, rule: str | None = None) -> list[dict[str, Any]]:
+    """The claims (all, or of one rule), oldest first: for status and tests."""
+    statement = select(CL).order_by(CL.c.claimed_at, CL.c.file_id)
+    if rule is not None:
+        statement = statement.where(CL.c.rule == rule)
+    try:
+        with catalog._engine.connect() as connection:
+            return [dict(row) for row in connection.execute(statement).mappings()]
+    except SQLAlchemyError as e:
+        raise CatalogError(f"catalog query failed: {_reason(e)}") from e
+
+
+def _write(catalog: Catalog, statement: Any) -> int:
+    try:
+        with catalog._writing() as connection:
+            return int(connection.execute(statement).rowcount or 0)
+    except SQLAlchemyError as e:
+        raise CatalogError(f"cannot update claims: {_reason(e)}") from e

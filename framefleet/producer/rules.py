@@ -1,0 +1,106 @@
+"""Watch rules: a catalog filter plus what to make of matching videos.
+
+A rules file (TOML) holds ``[[rules]]`` tables; one rule can also come from the same flags as
+``framefleet extract``. A rule's ``name`` is part of the exactly-once claim key, so renaming a rule
+makes it a new rule (every matching recording is enqueued again for it).
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from framefleet.catalog import parse_query
+from framefleet.errors import ConfigError
+from framefleet.media.specs import OutputSpec
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+_OUTPUT_KEYS = {
+    "out": "out_dir",
+    "fps": "target_fps",
+    "mode": "mode",
+    "resize": "resize_rate",
+    "max_side": "max_side_px",
+    "width": "width",
+    "height": "height",
+    "format": "image_format",
+    "quality": "quality",
+    "name_template": "name_template",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Enqueue every catalog video matching ``where`` with this output spec."""
+
+    name: str
+    where: str | None
+    output: OutputSpec
+    segment_seconds: float
+
+
+def make_rule(name: str, *, where: str | None, output: OutputSpec, segment_seconds: float) -> Rule:
+    """A validated rule: its name is usable as a claim key, its filter parses now (so a typo
+    fails at start-up, not at the first poll), its segments have a length."""
+    label = f"rule {name!r}"
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ConfigError(f"rule name must be 1-100 letters, digits, '.', '_' or '-', got {name!r}")
+    if where is not None:
+        if not isinstance(where, str):
+            raise ConfigError(f"{label}: 'where' must be a string")
+        parse_query(where)
+    if not segment_seconds > 0:
+        raise ConfigError(f"{label}: segment_seconds must be > 0, got {segment_seconds}")
+    return Rule(name=name, where=where, output=output, segment_seconds=segment_seconds)
+
+
+def rule_from_table(table: dict[str, Any], *, default_segment_seconds: float) -> Rule:
+    """One rule from a ``[[rules]]`` table of a rules file."""
+    known = {"name", "where", "segment_seconds", *_OUTPUT_KEYS}
+    label = f"rule {table.get('name')!r}"
+    unknown = set(table) - known
+    if unknown:
+        raise ConfigError(
+            f"{label}: unknown key(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(known))}"
+        )
+    if "out" not in table:
+        raise ConfigError(f"{label}: 'out' (the output directory) is required")
+    output = {_OUTPUT_KEYS[k]: v for k, v in table.items() if k in _OUTPUT_KEYS}
+    output["out_dir"] = str(output["out_dir"])
+    if "target_fps" in output:
+        output["target_fps"] = str(output["target_fps"])
+    try:
+        spec = OutputSpec(**output)
+    except TypeError as e:
+        raise ConfigError(f"{label}: {e}") from e
+    return make_rule(
+        table.get("name"),  # type: ignore[arg-type]  # validated by make_rule
+        where=table.get("where"),
+        output=spec,
+        segment_seconds=float(table.get("segment_seconds", default_segment_seconds)),
+    )
+
+
+def load_rules(path: str | Path, *, default_segment_seconds: float) -> list[Rule]:
+    """All rules of a rules file; names must be unique."""
+    try:
+        data = tomllib.loads(Path(path).read_text())
+    except FileNotFoundError as e:
+        raise ConfigError(f"rules file {str(path)!r} does not exist") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"rules file {str(path)!r} is not valid TOML: {e}") from e
+    tables = data.get("rules")
+    if not isinstance(tables, list) or not tables:
+        raise ConfigError(f"rules file {str(path)!r} has no [[rules]] tables")
+    rules = [rule_from_table(t, default_segment_seconds=default_segment_seconds) for t in tables]
+    names = [r.name for r in rules]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ConfigError(
+            f"rules file {str(path)!r}: duplicate rule name(s) {', '.join(duplicates)}"
+        )
+    return rules
