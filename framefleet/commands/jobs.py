@@ -8,16 +8,18 @@ plain lines otherwise), and the exit status is 1 when a segment failed.
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
 
 import click
+import redis
 
 from framefleet.commands._common import CliState, image_options, is_terminal, output_spec_from
 from framefleet.config import Settings
-from framefleet.errors import NothingToDoError
+from framefleet.errors import NothingToDoError, QueueError
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.follow import follow_job
 from framefleet.producer.limits import requeue_bound_seconds
@@ -27,7 +29,7 @@ from framefleet.producer.messages import DEFAULT_QUEUE
 from framefleet.producer.plan import Plan, plan_job
 from framefleet.producer.progress import JobProgress, format_duration
 from framefleet.producer.status import JobStatus
-from framefleet.producer.store import JobStore
+from framefleet.producer.store import JobStore, redact_url
 from framefleet.producer.submit import new_job_id, retry_job, submit_job
 
 
@@ -35,10 +37,20 @@ def _state(ctx: click.Context) -> CliState:
     return ctx.find_object(CliState) or CliState()
 
 
-def _store(settings: Settings) -> JobStore:
-    return JobStore.from_url(
-        settings.effective_results_url, ttl_seconds=settings.result_ttl_seconds
-    )
+@contextlib.contextmanager
+def _job_store(settings: Settings) -> Iterator[JobStore]:
+    """The result store, with "Redis does not answer" turned into a one-line error."""
+    url = settings.effective_results_url
+    store = JobStore.from_url(url, ttl_seconds=settings.result_ttl_seconds)
+    try:
+        yield store
+    except redis.RedisError as e:
+        raise QueueError(
+            f"cannot use Redis at {redact_url(url)}: {e}; is it running there "
+            "(--broker / FRAMEFLEET_BROKER_URL)?"
+        ) from e
+    finally:
+        store.close()
 
 
 def _broker_option(command: Any) -> Any:
@@ -115,8 +127,7 @@ def extract(
         )
     if local:
         ctx.exit(_extract_local(plan, settings, output=output, workers=workers, force=force))
-    store = _store(settings)
-    try:
+    with _job_store(settings) as store:
         submitted = submit_job(
             plan,
             store=store,
@@ -137,8 +148,6 @@ def extract(
             click.echo(f"follow it with: framefleet status {submitted.job_id} --wait")
             return
         ctx.exit(_wait(store, submitted.job_id))
-    finally:
-        store.close()
 
 
 def _plan(settings: Settings, query: dict[str, Any], *, output: OutputSpec, force: bool) -> Plan:
@@ -248,8 +257,7 @@ def status(
 ) -> None:
     """One job in detail (JOB_ID), or the most recent jobs."""
     settings = _state(ctx).settings(broker_url=broker)
-    store = _store(settings)
-    try:
+    with _job_store(settings) as store:
         if job_id is None:
             _recent(store.recent_jobs(limit))
             return
@@ -257,8 +265,6 @@ def status(
             ctx.exit(_wait(store, job_id))
         job = finalize_job(store, job_id)
         _detail(store, job, settings)
-    finally:
-        store.close()
 
 
 def _recent(jobs: Sequence[JobStatus]) -> None:
@@ -322,8 +328,7 @@ def _detail(store: JobStore, job: JobStatus, settings: Settings) -> None:
 def retry(ctx: click.Context, job_id: str, wait: bool, broker: str | None) -> None:
     """Re-enqueue the failed segments of JOB_ID (their attempt counts start again)."""
     settings = _state(ctx).settings(broker_url=broker)
-    store = _store(settings)
-    try:
+    with _job_store(settings) as store:
         messages = retry_job(store, job_id, settings=settings)
         if not messages:
             click.echo(f"job {job_id} has no failed segments")
@@ -331,8 +336,6 @@ def retry(ctx: click.Context, job_id: str, wait: bool, broker: str | None) -> No
         click.echo(f"re-enqueued {len(messages)} failed segment(s) of job {job_id}")
         if wait:
             ctx.exit(_wait(store, job_id))
-    finally:
-        store.close()
 
 
 @click.command(

@@ -24,6 +24,7 @@ from kombu.messaging import Producer
 from framefleet.errors import QueueError
 from framefleet.producer.limits import TimeLimits
 from framefleet.producer.messages import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
+from framefleet.producer.store import redact_url
 
 BATCH_SIZE = 1000
 # kombu's API is untyped; these aliases keep strict mypy quiet at the two call sites.
@@ -109,15 +110,7 @@ def publish_segments(
                 on_batch(pending)
     except (OperationalError, OSError, redis.RedisError) as e:
         raise QueueError(
-            f"cannot publish to the broker at {_redact(broker_url)} after {sent} message(s): {e}; "
-            "is Redis running there (--broker / FRAMEFLEET_BROKER_URL)?"
+            f"cannot publish to the broker at {redact_url(broker_url)} after {sent} "
+            f"message(s): {e}; is Redis running there (--broker / FRAMEFLEET_BROKER_URL)?"
         ) from e
     return sent
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"

@@ -1,0 +1,108 @@
+"""Local mode and the extract command's edges: no Redis anywhere in this file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from framefleet.cli import main
+from framefleet.media.specs import OutputSpec
+from framefleet.producer.local import run_local
+from framefleet.producer.plan import plan_job
+from tests.queue.conftest import Recording, manifest_lines, recording_row
+
+NO_REDIS = "redis://127.0.0.1:1/0"
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    for name in ("FRAMEFLEET_CONFIG", "FRAMEFLEET_DATABASE_URL", "FRAMEFLEET_BROKER_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("FRAMEFLEET_BROKER_URL", NO_REDIS)
+    return CliRunner()
+
+
+def test_local_run_fails_only_the_broken_video_and_writes_the_job_manifest(
+    small_recordings: list[Recording], tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    rows = [small_recordings[2].row, recording_row(tmp_path / "gone.mp4", "gone", seconds=3.0)]
+    plan = plan_job(rows, output=OutputSpec(out_dir=str(out)), segment_seconds=2.0)
+    progress: list[tuple[int, int]] = []
+
+    run = run_local(
+        plan,
+        job_id="local-test",
+        out_dir=str(out),
+        workers=2,
+        on_segment=lambda r: progress.append((r.done, len(r.failed))),
+    )
+
+    assert (run.total, run.done, run.images) == (4, 2, 7)  # r2: 3.5 s at 2 fps
+    assert [o.segment_id for o in run.failed] == [0, 1]  # "gone" sorts first
+    assert all("video not found" in (o.error or "") for o in run.failed)
+    assert progress[-1] == (2, 2) and len(progress) == 4
+    assert run.manifest is not None
+    assert run.manifest.path == out / "_jobs" / "local-test.jsonl"
+    assert len(manifest_lines(run.manifest.path)) == run.manifest.images == 7
+
+    again = run_local(
+        plan_job(rows, output=OutputSpec(out_dir=str(out)), segment_seconds=2.0),
+        job_id="local-again",
+        out_dir=str(out),
+        workers=1,
+    )
+    assert again.skipped == 2 and again.total == 2  # the done segments are not redone
+    assert again.manifest is not None and again.manifest.images == 7  # ... but still listed
+
+
+def test_extract_local_through_the_cli(
+    cli: CliRunner, small_recordings: list[Recording], tmp_path: Path
+) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'c.db'}"]
+    added = cli.invoke(main, ["catalog", *db, "add", str(small_recordings[0].path)])
+    assert added.exit_code == 0, added.output
+    out = tmp_path / "out"
+
+    result = cli.invoke(main, ["extract", *db, "--out", str(out), "--local", "--workers", "1"])
+
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("local-")
+    assert "running 1 segment(s) of 1 video(s) in 1 process(es)" in result.stdout
+    assert f"job {lines[0]} done: 1/1 segment(s) done, 0 failed, 0 skipped; 10 images" in (
+        result.stdout
+    )
+    assert f"manifest: {out}/_jobs/{lines[0]}.jsonl" in result.stdout
+    assert f"job {lines[0]}: 1/1 segments (0 failed), 10 images" in result.stderr  # plain lines
+
+
+def test_nothing_to_do_is_an_error_unless_allowed(
+    cli: CliRunner, small_recordings: list[Recording], tmp_path: Path
+) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'c.db'}"]
+    cli.invoke(main, ["catalog", *db, "add", str(small_recordings[0].path)])
+    args = ["extract", *db, "--out", str(tmp_path / "o"), "--record-id", "nope*"]
+
+    refused = cli.invoke(main, args)
+    assert refused.exit_code == 1
+    assert "no video in the catalog" in refused.stderr
+    assert "record_id='nope*'" in refused.stderr and "--allow-empty" in refused.stderr
+
+    allowed = cli.invoke(main, [*args, "--allow-empty"])
+    assert allowed.exit_code == 0 and "nothing to do" in allowed.stdout
+
+
+def test_workers_without_local_is_a_usage_error(cli: CliRunner, tmp_path: Path) -> None:
+    result = cli.invoke(main, ["extract", "--out", str(tmp_path), "--workers", "2"])
+    assert result.exit_code == 2
+    assert "--workers applies to --local runs" in result.stderr
+
+
+def test_queue_commands_name_the_unreachable_redis(cli: CliRunner) -> None:
+    result = cli.invoke(main, ["status"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"error: cannot use Redis at {NO_REDIS}: ")
+    assert "is it running there" in result.stderr
