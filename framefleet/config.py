@@ -24,7 +24,7 @@ class Settings:
     """Everything a framefleet process needs to know about its surroundings."""
 
     database_url: str = "sqlite:///framefleet.db"
-    """Catalog database (SQLAlchemy URL). SQLite by default; ``postgresql+psycopg://...`` at scale."""
+    """Catalog database (SQLAlchemy URL): SQLite by default, ``postgresql+psycopg://...``."""
     broker_url: str = "redis://localhost:6379/0"
     """Celery broker (Redis)."""
     results_url: str = ""
@@ -38,7 +38,7 @@ class Settings:
     worker_concurrency: int = 0
     """Worker processes per worker (0 = one per core)."""
     decode_threads: int = 0
-    """Decoder threads per process (0 = let FFmpeg choose; 1 = one thread, best with one process per core)."""
+    """Decoder threads per process (0: FFmpeg chooses; 1: best with one process per core)."""
     max_tasks_per_child: int = 200
     """Recycle a worker child after this many segments (bounds leaks in native code)."""
     time_limit_factor: float = 6.0
