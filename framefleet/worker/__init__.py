@@ -4,6 +4,9 @@
 ``load_settings()`` (``FRAMEFLEET_*`` environment variables, ``FRAMEFLEET_CONFIG``): the one place
 where configuration is read as a side effect of an import, because that is how Celery's CLI
 finds an app. ``framefleet worker`` builds the app from the CLI's settings instead.
+
+The factory lives in `framefleet.worker.factory`, not in a submodule called ``app``: importing
+such a submodule would shadow this package's ``app`` attribute with the module.
 """
 
 from __future__ import annotations
@@ -30,8 +33,8 @@ def __getattr__(name: str) -> Any:
 
 
 def create_app(settings: Settings) -> Any:
-    """A configured Celery app (see `framefleet.worker.app`)."""
-    from framefleet.worker.app import create_app as _create
+    """A configured Celery app (see `framefleet.worker.factory`)."""
+    from framefleet.worker.factory import create_app as _create
 
     return _create(settings)
 

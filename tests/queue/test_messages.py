@@ -20,7 +20,7 @@ from framefleet.producer.limits import (
     visibility_timeout,
 )
 from framefleet.producer.messages import TASK_NAME, SegmentMessage
-from framefleet.worker.app import celery_config
+from framefleet.worker.factory import celery_config
 
 
 def _message(**changes: object) -> SegmentMessage:
@@ -107,3 +107,15 @@ def test_celery_config_is_json_only_late_ack_and_sized_from_settings() -> None:
     assert (
         transport["unacked_restore_interval"] == 10 and transport["unacked_restore_throttle"] == 1
     )
+
+
+def test_celery_finds_the_app_even_after_the_worker_modules_are_imported() -> None:
+    from celery.app.utils import find_app
+
+    import framefleet.worker.factory
+    import framefleet.worker.tasks
+
+    app = find_app("framefleet.worker")
+    assert isinstance(app, Celery)
+    assert TASK_NAME in app.tasks
+    assert framefleet.worker.factory.create_app is not None
