@@ -4,8 +4,8 @@
 so a test can stop and restart it with its data. `Workers` starts ``celery -A framefleet.worker
 worker`` (or ``framefleet worker``) as subprocesses, each in its own process group so a test can
 SIGKILL a whole worker (main process and pool children at once, as when a container dies).
-Workers and producer read the same `QUEUE_ENV`: short time limits and a 10 s visibility timeout,
-so a dead worker's segment comes back within `REQUEUE_BOUND_SECONDS` (10 + 1 + 3 = 14 s).
+Workers and producer read the same `QUEUE_ENV`: short time limits and a 15 s visibility timeout,
+so a dead worker's segment comes back within `REQUEUE_BOUND_SECONDS` (15 + 1 + 3 = 19 s).
 
 Without ``redis-server`` the tests that need it are skipped with the reason; with ``CI`` set they
 fail instead.
@@ -43,18 +43,19 @@ ROOT = Path(__file__).resolve().parents[2]
 FRAMEFLEET = str(Path(sys.executable).with_name("framefleet"))
 """The console script installed beside this Python (``framefleet ...``)."""
 
-# Shared by workers and producer. 2 s segments: soft limit ceil(2 + 1.5 * 2) = 5 s, hard 7 s,
-# visibility timeout 10 s > 7 s; kombu's restore sweep then runs every second.
+# Shared by workers and producer. 2 s segments: soft limit 2 + 4 * 2 = 10 s (a slow segment takes
+# ~1 s alone, 2-4 s with three workers on two busy cores), hard 13 s; visibility timeout 15 s
+# > 13 s; kombu's restore sweep then runs every second.
 SEGMENT_SECONDS = 2.0
 QUEUE_ENV = {
     "FRAMEFLEET_SEGMENT_SECONDS": str(SEGMENT_SECONDS),
-    "FRAMEFLEET_TIME_LIMIT_FACTOR": "1.5",
-    "FRAMEFLEET_VISIBILITY_TIMEOUT_SECONDS": "10",
+    "FRAMEFLEET_TIME_LIMIT_FACTOR": "4",
+    "FRAMEFLEET_VISIBILITY_TIMEOUT_SECONDS": "15",
     "FRAMEFLEET_MAX_ATTEMPTS": "3",
     "FRAMEFLEET_DECODE_THREADS": "1",
     "FRAMEFLEET_RESULT_TTL_SECONDS": "3600",
 }
-REQUEUE_BOUND_SECONDS = requeue_bound_seconds(load_settings(env=QUEUE_ENV))  # 14 s
+REQUEUE_BOUND_SECONDS = requeue_bound_seconds(load_settings(env=QUEUE_ENV))  # 19 s
 
 
 def free_port() -> int:
