@@ -10,7 +10,10 @@ inside it: B-frame reordering, frame threads) and reset, so frames near a GOP's 
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import time
+from collections import OrderedDict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -38,9 +41,14 @@ class DecodeStats:
 
 
 def needed_packets(index: VideoIndex, wanted: Iterable[int]) -> npt.NDArray[np.bool_]:
-    """Mask over decode indices: the packets that must be decoded to output ``wanted`` frames."""
+    """Mask over decode indices: the packets that must be decoded to output ``wanted`` frames.
+
+    For each wanted frame, its GOP's packets up to it, less the disposable ones (referenced by
+    no other frame) that are not wanted themselves.
+    """
     keyframes = np.flatnonzero(index.is_keyframe)
     need = np.zeros(index.frame_count, dtype=np.bool_)
+    wanted = list(wanted)
     for i in wanted:
         k = int(np.searchsorted(keyframes, i, side="right")) - 1
         if k < 0:
@@ -50,7 +58,9 @@ def needed_packets(index: VideoIndex, wanted: Iterable[int]) -> npt.NDArray[np.b
         if index.pts[i] < index.pts[keyframes[k]] and k > 0:
             k -= 1  # a leading picture of an open GOP references the previous GOP
         need[keyframes[k] : i + 1] = True
-    return need
+    is_wanted = np.zeros(index.frame_count, dtype=np.bool_)
+    is_wanted[wanted] = True
+    return need & ~(index.is_disposable & ~is_wanted)
 
 
 def decode_frames(
@@ -83,11 +93,9 @@ def decode_frames(
     by_pts = {int(p): i for i, p in enumerate(index.pts)}
     emitted: set[int] = set()
 
-    with open_video(index.path) as container:
+    with _reusable_container(index, threads) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        ctx.thread_type = "NONE" if threads == 1 else "AUTO"
-        ctx.thread_count = threads
 
         def collect(frames: Iterable[av.VideoFrame]) -> Iterator[tuple[int, av.VideoFrame]]:
             for frame in frames:
@@ -118,8 +126,10 @@ def decode_frames(
             if need[i]:
                 yield from collect(decode(packet, i))
                 in_run = True
-            elif in_run:
-                yield from collect(decode(None, i))  # drain before the gap
+            elif in_run and not index.is_disposable[i]:
+                # A gap in the reference chain (the rest of a GOP): drain, then reset. A skipped
+                # disposable frame is no gap: nothing after it needs it.
+                yield from collect(decode(None, i))
                 ctx.flush_buffers()
                 in_run = False
             if i >= last and wanted_set <= emitted:
@@ -134,6 +144,51 @@ def decode_frames(
             f"{index.path!r}: {len(missing)} wanted frame(s) never came out of the decoder "
             f"(at {at} s); the stream is damaged there"
         )
+
+
+_OPEN: OrderedDict[tuple[str, int], tuple[VideoIndex, av.container.InputContainer]] = OrderedDict()
+_OPEN_MAX = 2
+
+
+@contextlib.contextmanager
+def _reusable_container(index: VideoIndex, threads: int) -> Iterator[av.container.InputContainer]:
+    """An open container for ``index``, kept open between the segments of one file.
+
+    Opening costs ~60 ms (FFmpeg probes the stream), a tenth of a 10 s segment's work at 2 fps,
+    and a worker usually gets several segments of one file in a row. A container comes back only
+    after a clean pass, with its decoder reset; one left mid-way by an error or an abandoned
+    iteration is closed. At most ``_OPEN_MAX`` stay open per process; the rest are closed.
+    """
+    key = (index.path, threads)
+    entry = _OPEN.pop(key, None)
+    if entry is not None and entry[0] is not index:  # the file changed: a new index
+        entry[1].close()
+        entry = None
+    if entry is None:
+        container = open_video(index.path)
+        ctx = container.streams.video[0].codec_context
+        ctx.thread_type = "NONE" if threads == 1 else "AUTO"
+        ctx.thread_count = threads
+    else:
+        container = entry[1]
+    clean = False
+    try:
+        yield container
+        container.streams.video[0].codec_context.flush_buffers()
+        clean = True
+    finally:
+        if clean:
+            _OPEN[key] = (index, container)
+            while len(_OPEN) > _OPEN_MAX:
+                _OPEN.popitem(last=False)[1][1].close()
+        else:
+            container.close()
+
+
+@atexit.register
+def _close_all() -> None:
+    while _OPEN:
+        _OPEN.popitem()[1][1].close()
 
 
 def _packets_from(

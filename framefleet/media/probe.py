@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +20,7 @@ import numpy as np
 import numpy.typing as npt
 
 from framefleet.errors import InvalidVideoError, VideoNotFoundError
+from framefleet.media.nal import avcc_length_size, is_disposable
 
 IntArray = npt.NDArray[np.int64]
 
@@ -41,6 +42,8 @@ class VideoIndex:
     pts: IntArray
     dts: IntArray
     is_keyframe: npt.NDArray[np.bool_]
+    is_disposable: npt.NDArray[np.bool_]
+    """No other frame references this packet (H.264 ``nal_ref_idc == 0``; see `nal`)."""
     last_duration_pts: int
     """Duration of the last displayed frame (from its packet, else the mean frame step)."""
     expected_frames: int
@@ -48,6 +51,8 @@ class VideoIndex:
     truncated: bool
     """True when demuxing stopped before the header's frame count or on a read error."""
     stop_reason: str
+    memo: dict[object, object] = field(default_factory=dict, repr=False)
+    """Results derived from this index (frame times), kept as long as the index is cached."""
 
     @functools.cached_property
     def display_order(self) -> IntArray:
@@ -142,6 +147,7 @@ def _build_index(path: str) -> VideoIndex:
     pts: list[int] = []
     dts: list[int] = []
     keys: list[bool] = []
+    disposable: list[bool] = []
     durations: list[int] = []
     truncated = False
     stop_reason = "end of file"
@@ -149,6 +155,8 @@ def _build_index(path: str) -> VideoIndex:
         stream = container.streams.video[0]
         ctx = stream.codec_context
         expected = int(stream.frames or 0)
+        h264 = ctx.name == "h264"
+        length_size = avcc_length_size(ctx.extradata) if h264 else None
         try:
             for packet in container.demux(stream):
                 if packet.size == 0:
@@ -165,6 +173,11 @@ def _build_index(path: str) -> VideoIndex:
                 pts.append(p)
                 dts.append(packet.dts if packet.dts is not None else p)
                 keys.append(bool(packet.is_keyframe))
+                disposable.append(
+                    h264
+                    and not packet.is_keyframe
+                    and is_disposable(memoryview(packet), length_size)
+                )
                 durations.append(int(packet.duration or 0))
         except av.error.FFmpegError as e:
             truncated, stop_reason = True, f"read error: {e}"
@@ -191,6 +204,7 @@ def _build_index(path: str) -> VideoIndex:
             pts=pts_arr,
             dts=np.asarray(dts, dtype=np.int64),
             is_keyframe=np.asarray(keys, dtype=np.bool_),
+            is_disposable=np.asarray(disposable, dtype=np.bool_),
             last_duration_pts=max(1, last_duration),
             expected_frames=expected,
             truncated=truncated,

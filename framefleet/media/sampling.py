@@ -76,8 +76,9 @@ def pick_frames(
         candidates: restrict sampling to these display indices (ascending), e.g. keyframes; each is
             then shown until the next candidate.
     """
-    order = list(range(len(times))) if candidates is None else list(candidates)
-    shown = [times[j] for j in order]
+    # Without candidates, index the times directly: no per-segment copy of a long recording.
+    order: Sequence[int] = range(len(times)) if candidates is None else candidates
+    shown = times if candidates is None else [times[j] for j in candidates]
     lo = 0
     if start_seconds is not None:
         # Frames shown entirely before the start cannot hold a grid time >= start.

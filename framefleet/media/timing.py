@@ -8,6 +8,7 @@ rounding ever decides which frame is picked. The camera clock matters: a real ca
 from __future__ import annotations
 
 import csv
+import functools
 import os
 from dataclasses import dataclass
 from fractions import Fraction
@@ -42,6 +43,23 @@ class CameraClock:
 
 
 def read_timestamps_csv(path: str | os.PathLike[str]) -> CameraClock:
+    """The camera clock of a CSV, cached per process while the file is unchanged; see
+    `parse_timestamps_csv`."""
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise TimestampsError(f"timestamps CSV not found: {str(p)!r}") from e
+    return _read_cached(str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _read_cached(path: str, size: int, mtime_ns: int) -> CameraClock:
+    del size, mtime_ns  # part of the cache key only
+    return parse_timestamps_csv(path)
+
+
+def parse_timestamps_csv(path: str | os.PathLike[str]) -> CameraClock:
     """Read ``epoch_ms, byte_offset, size, is_keyframe`` rows (no header; extra columns ignored).
 
     Raises:
@@ -100,6 +118,23 @@ class FrameTimes:
 
 
 def frame_times(
+    index: VideoIndex,
+    *,
+    start_timestamp: float | Fraction | None = None,
+    clock: CameraClock | None = None,
+) -> FrameTimes:
+    """`compute_frame_times`, remembered on the (per-process cached) index: the segments of one
+    file share one computation instead of building every frame's time again."""
+    key = (start_timestamp, clock)
+    cached = index.memo.get(key)
+    if not isinstance(cached, FrameTimes):
+        cached = index.memo[key] = compute_frame_times(
+            index, start_timestamp=start_timestamp, clock=clock
+        )
+    return cached
+
+
+def compute_frame_times(
     index: VideoIndex,
     *,
     start_timestamp: float | Fraction | None = None,

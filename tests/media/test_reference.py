@@ -121,3 +121,26 @@ def test_pydtk_sample_video(fps: Fraction) -> None:
     frames, end = decode_all(SAMPLE)
     picks = expected_picks(frames, fps=fps, end_of_last=end)
     _check(list(iter_frames(SAMPLE, target_frame_rate=str(fps))), frames, picks)
+
+
+def test_disposable_b_frames_are_never_decoded_unless_wanted(tmp_path: Path) -> None:
+    """x264 defaults: non-reference B-frames reach the decoder only when they are targets."""
+    path = make_clip(tmp_path / "b.mp4", ClipSpec(fps=30, frames=240, gop=250, bframes=3))
+    frames, end = decode_all(path)
+    picks = expected_picks(frames, fps=Fraction(2), end_of_last=end)
+    spec = SegmentSpec(
+        video_path=str(path),
+        record_id="b",
+        output=OutputSpec(out_dir=str(tmp_path / "out"), image_format="png"),
+    )
+    result = process_segment(spec, decode_threads=1)
+    with av.open(str(path)) as c:
+        first = min(p.pts for p in c.demux(video=0) if p.pts is not None)
+        tb = Fraction(c.streams.video[0].time_base)
+    targets = {first + round(frames[n].seconds / tb) for _, n in picks}
+    gop_level = _minimal_packets(path, targets)
+    assert result.images_written == len(picks)
+    assert result.frames_decoded < 0.8 * gop_level, (result.frames_decoded, gop_level)
+    for record, (_, n) in zip(result.images, picks, strict=True):
+        with Image.open(tmp_path / "out" / record.path) as image:
+            assert np.array_equal(np.asarray(image.convert("RGB")), frames[n].rgb)
