@@ -12,6 +12,7 @@ from framefleet.media.probe import VideoInfo, probe_video
 from framefleet.media.specs import OutputSpec, SegmentSpec
 
 __all__ = [
+    "Catalog",
     "FramefleetError",
     "OutputSpec",
     "SegmentResult",
@@ -22,3 +23,12 @@ __all__ = [
     "process_segment",
     "read_frames",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The catalog pulls in SQLAlchemy and Alembic; workers never need it, so load it on demand.
+    if name == "Catalog":
+        from framefleet.catalog import Catalog
+
+        return Catalog
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

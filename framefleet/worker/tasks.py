@@ -40,6 +40,7 @@ def register_tasks(app: Celery) -> Any:
     @app.task(  # type: ignore[untyped-decorator]
         bind=True,
         name=TASK_NAME,
+        shared=False,  # this app only: a shared task would be added to every later app too
         acks_late=True,
         reject_on_worker_lost=True,
         ignore_result=True,
