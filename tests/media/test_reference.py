@@ -25,7 +25,9 @@ CLIPS = {
     "vfr-gop20": ClipSpec(frames=80, gop=20, vfr_steps_ms=[33, 50, 17, 40]),
 }
 RATES = [Fraction(2), Fraction(5), Fraction(7, 10), Fraction(30000, 1001), Fraction(100)]
-SAMPLE = Path(__file__).parents[2].parent / "shared" / "pydtk-sample" / "movie" / "sample.mp4"
+SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "pydtk-sample" / "movie" / "sample.mp4"
+if not SAMPLE.is_file():  # a clone elsewhere on this machine
+    SAMPLE = Path("/work/shared/pydtk-sample/movie/sample.mp4")
 
 
 @pytest.fixture(scope="module", params=sorted(CLIPS))
