@@ -11,7 +11,7 @@ from framefleet.commands._common import image_options, is_terminal, output_spec_
 from framefleet.errors import TruncatedVideoError
 from framefleet.media.pipeline import ImageRecord, plan_segment, process_segment
 from framefleet.media.specs import SegmentSpec
-from framefleet.media.timing import read_timestamps_csv, timestamps_csv_for
+from framefleet.media.timing import recording_start, timestamps_csv_for
 
 
 @click.command("extract-file")
@@ -68,9 +68,7 @@ def extract_file(
     {out}/{record_id}/{content}/{record_id}-{timestamp}.jpg and a manifest.
     """
     csv = None if no_timestamps else (timestamps or timestamps_csv_for(video))
-    anchor = start_timestamp
-    if anchor is None and csv is not None:
-        anchor = read_timestamps_csv(csv).epoch_ms[0] / 1000
+    anchor = recording_start(start_timestamp, csv)
     offset = anchor if anchor is not None and start_timestamp is not None else 0.0
     spec = SegmentSpec(
         video_path=str(video),

@@ -17,7 +17,7 @@ from framefleet.errors import ConfigError
 from framefleet.media.images import frame_to_rgb
 from framefleet.media.pipeline import iter_segment_frames, plan_segment
 from framefleet.media.specs import OutputSpec, SegmentSpec
-from framefleet.media.timing import read_timestamps_csv, timestamps_csv_for
+from framefleet.media.timing import recording_start, timestamps_csv_for
 
 COLUMNS = ["red", "green", "blue"]
 """What the last axis of ``data`` holds."""
@@ -40,10 +40,8 @@ def _segment(
         raise ConfigError("metadata needs a 'path' (the video file)")
     path = str(meta["path"])
     csv = meta.get("timestamps_path") or timestamps_csv_for(path)
-    recording_start = meta.get("start_timestamp")
-    if recording_start is None and csv is not None:
-        recording_start = read_timestamps_csv(csv).epoch_ms[0] / 1000
-    anchor = float(recording_start or 0.0)
+    start = recording_start(meta.get("start_timestamp"), csv)
+    anchor = float(start or 0.0)
     start_seconds = 0.0 if start_timestamp is None else max(0.0, start_timestamp - anchor)
     end_seconds = None if end_timestamp is None else end_timestamp - anchor
     if end_seconds is not None and end_seconds <= start_seconds:
@@ -56,7 +54,7 @@ def _segment(
         video_path=path,
         record_id=str(meta.get("record_id") or os.path.splitext(os.path.basename(path))[0]),
         content=contents if isinstance(contents, str) else "video",
-        start_timestamp=recording_start,
+        start_timestamp=start,
         timestamps_path=None if csv is None else str(csv),
         start_seconds=start_seconds,
         end_seconds=end_seconds,

@@ -99,6 +99,15 @@ def parse_timestamps_csv(path: str | os.PathLike[str]) -> CameraClock:
     return CameraClock(path=str(p), epoch_ms=tuple(times))
 
 
+def recording_start(
+    start_timestamp: float | None, timestamps_path: str | os.PathLike[str] | None
+) -> float | None:
+    """The grid's anchor: the given start, else the camera clock's first time, else None (0)."""
+    if start_timestamp is None and timestamps_path is not None:
+        return read_timestamps_csv(timestamps_path).epoch_ms[0] / 1000
+    return start_timestamp
+
+
 @dataclass(frozen=True)
 class FrameTimes:
     """Display times of every frame, relative to the recording start, plus where the last ends."""
