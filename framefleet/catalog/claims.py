@@ -12,23 +12,17 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, func, not_, or_, select, update
+from sqlalchemy import and_, delete, exists, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from framefleet.catalog.database import _reason
 from framefleet.catalog.filters import build_filter
+from framefleet.catalog.kinds import is_video_column
 from framefleet.catalog.models import claims_table as CL
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.store import Catalog, QueryResult
 from framefleet.errors import CatalogError
-
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
-
-
-def _is_video() -> Any:
-    suffixes = [func.lower(F.c.path).like(f"%{s}") for s in VIDEO_SUFFIXES]
-    return or_(F.c.content_type.like("video/%"), *suffixes)
 
 
 def unclaimed_videos(catalog: Catalog, *, rule: str, where: str | None) -> list[dict[str, Any]]:
@@ -36,7 +30,7 @@ def unclaimed_videos(catalog: Catalog, *, rule: str, where: str | None) -> list[
     engine = catalog._engine
     condition = and_(
         build_filter(where, base_dir=catalog.base_dir, sqlite=engine.dialect.name == "sqlite"),
-        _is_video(),
+        is_video_column(F.c.path, F.c.content_type),
         not_(exists().where(and_(CL.c.file_id == F.c.id, CL.c.rule == rule))),
     )
     return list(QueryResult(catalog, condition))

@@ -8,7 +8,6 @@ tags are replaced.
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
@@ -19,6 +18,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from framefleet.catalog.entries import FileEntry
+from framefleet.catalog.kinds import is_video
 from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
@@ -28,7 +28,6 @@ Outcome = Literal["added", "updated", "unchanged"]
 
 _CHUNK = 500  # rows per IN (...) list: well under every backend's parameter limit
 _FILE_COLUMNS = tuple(f.name for f in fields(FileEntry) if f.name not in ("path", "contents"))
-_VIDEO = re.compile(r"\.(mp4|mov|mkv|avi|m4v|webm|ts|h264|264)$", re.IGNORECASE)
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -153,12 +152,6 @@ def tag_ids_for(connection: Connection, names: set[str]) -> dict[str, int]:
     return ids
 
 
-def _is_video(path: str, content_type: str | None) -> bool:
-    if content_type:
-        return content_type.startswith("video/")
-    return _VIDEO.search(path) is not None
-
-
 def _is_timestamps(path: str, content_type: str | None) -> bool:
     return content_type == "text/csv" or path.endswith("_timestamps.csv")
 
@@ -191,7 +184,7 @@ def link_timestamps(connection: Connection, record_ids: Iterable[str]) -> None:
         for group in by_key.values():
             csvs = [g for g in group if _is_timestamps(g[2], g[3])]
             for content_id, file_id, path, content_type, linked in group:
-                if not _is_video(path, content_type):
+                if not is_video(path, content_type):
                     continue
                 own = PurePosixPath(path)
                 expected = str(own.with_name(own.stem + "_timestamps.csv"))

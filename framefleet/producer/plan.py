@@ -17,12 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from framefleet.catalog.kinds import is_video
 from framefleet.errors import MediaError
 from framefleet.media.probe import probe_video
 from framefleet.media.sampling import split_segments
 from framefleet.media.specs import OutputSpec, SegmentSpec
-
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".h264", ".hevc")
 
 
 @dataclass(frozen=True)
@@ -52,14 +51,8 @@ class Plan:
 
 
 def is_video_row(row: Mapping[str, Any]) -> bool:
-    """True for rows that hold a video file (content type ``video/*`` or a video file suffix)."""
-    content_type = str(row.get("content_type") or "")
-    if content_type.startswith("video/"):
-        return True
-    for key in ("data_type", "path"):
-        if str(row.get(key) or "").lower().endswith(VIDEO_SUFFIXES):
-            return True
-    return False
+    """True for rows that hold a video file (the catalog's rule, `framefleet.catalog.kinds`)."""
+    return is_video(row.get("path"), row.get("content_type"))
 
 
 def plan_job(
