@@ -63,8 +63,12 @@ class File(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     frame_count: Mapped[int | None] = mapped_column(Integer)
     source_key: Mapped[str] = mapped_column(String(64))
-    """A digest of what the row was built from (sidecar bytes, or a video's size and mtime):
-    equal on re-ingest means unchanged, so nothing is re-parsed, re-probed or re-written."""
+    """A digest of what the row was built from (the sidecar's path and bytes and the data file's
+    size and mtime, or a video's size and mtime): equal on re-ingest means unchanged, so nothing
+    is re-probed or re-written."""
+    sidecar_path: Mapped[str | None] = mapped_column(String(4096))
+    """The sidecar that described the file (stored like ``path``); None for a probed video. A
+    different sidecar describing the same file is refused while this one still exists."""
 
 
 class Content(Base):

@@ -26,7 +26,7 @@ def test_init_add_query_show_stats(run: CliRunner, pydtk_tree: Path, tmp_path: P
     db = ["catalog", "--db", f"sqlite:///{tmp_path / 'c.db'}"]
     result = run.invoke(main, [*db, "init", "--base-dir", str(pydtk_tree)])
     assert result.exit_code == 0, result.output
-    assert "schema revision 0002" in result.output
+    assert "schema revision 0003" in result.output
 
     result = run.invoke(main, [*db, "add", str(pydtk_tree)])
     assert result.exit_code == 0, result.output
