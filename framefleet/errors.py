@@ -42,6 +42,10 @@ class OutputError(FramefleetError):
     """Raised when an image or a manifest cannot be written (unwritable dir, path escaping root)."""
 
 
+class OutputConflictError(OutputError):
+    """Raised when a run would overwrite images that another spec, video or record id wrote."""
+
+
 # --- catalog ---------------------------------------------------------------------------------
 
 

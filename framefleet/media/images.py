@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import io
 import os
-import re
 import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -42,21 +42,30 @@ class Resize:
     def __post_init__(self) -> None:
         given = [
             n
-            for n, v in (("resize_rate", self.rate), ("max_side_px", self.max_side_px))
+            for n, v in (
+                ("--resize (resize_rate)", self.rate),
+                ("--max-side (max_side_px)", self.max_side_px),
+            )
             if v is not None
         ]
         if self.width is not None or self.height is not None:
-            given.append("width/height")
+            given.append("--width/--height")
         if len(given) > 1:
-            raise ConfigError(f"choose one way to resize, got {' and '.join(given)}")
-        if self.rate is not None and not (0 < self.rate <= 16):
-            raise ConfigError(f"resize rate must be > 0 and <= 16, got {self.rate}")
+            raise ConfigError(f"choose one way to resize; got {' and '.join(given)}")
+        if self.rate is not None and not (
+            isinstance(self.rate, int | float)
+            and not isinstance(self.rate, bool)
+            and 0 < self.rate <= 16
+        ):
+            raise ConfigError(f"--resize (resize_rate) must be > 0 and <= 16, got {self.rate!r}")
         for name, value in (
             ("max_side_px", self.max_side_px),
             ("width", self.width),
             ("height", self.height),
         ):
-            if value is not None and not (isinstance(value, int) and 0 < value <= 16384):
+            if value is not None and not (
+                isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 16384
+            ):
                 raise ConfigError(
                     f"{name} must be a whole number of pixels in 1..16384, got {value!r}"
                 )
@@ -103,15 +112,47 @@ def encode_image(rgb: av.VideoFrame, *, image_format: ImageFormat, quality: int)
     return buffer.getvalue()
 
 
+_umask_lock = threading.Lock()
+_umask: int | None = None
+
+
+def _file_mode() -> int:
+    """The mode a plain ``open(..., "w")`` would give: 0666 less the process umask."""
+    global _umask
+    if _umask is None:
+        with _umask_lock:
+            if _umask is None:
+                _umask = _read_umask()
+    return 0o666 & ~_umask
+
+
+def _read_umask() -> int:
+    try:  # Linux tells it without changing it
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    current = os.umask(0o022)  # elsewhere it can only be read by setting it
+    os.umask(current)
+    return current
+
+
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename."""
+    """Write ``data`` to ``path`` through a temporary file in the same directory and a rename.
+
+    The file gets the permissions a normal write would (0666 less the umask), not the 0600 of
+    the temporary file.
+    """
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name[:64]}.", suffix=".tmp")
     except OSError as e:
         raise OutputError(f"cannot write to {str(path.parent)!r}: {e.strerror or e}") from e
     try:
         with os.fdopen(fd, "wb") as f:
+            os.fchmod(f.fileno(), _file_mode())
             f.write(data)
         os.replace(tmp, path)
     except OSError as e:
@@ -120,17 +161,6 @@ def write_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._+@=-]+")
-_DOTS = re.compile(r"\.{2,}")
-
-
-def path_safe(name: str) -> str:
-    """A single path component made from a record id or content name (``camera/front-center``
-    becomes ``camera_front-center``); never empty, ``.`` or ``..``."""
-    safe = _DOTS.sub("_", _UNSAFE.sub("_", name)).strip("._")
-    return safe or "_"
 
 
 def inside(root: Path, relative: str) -> Path:

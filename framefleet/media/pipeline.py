@@ -16,20 +16,26 @@ from typing import Any
 
 import av
 
-from framefleet.errors import OutputError, TruncatedVideoError
-from framefleet.media.decode import DecodeStats, decode_frames
-from framefleet.media.images import (
-    EXTENSIONS,
-    encode_image,
-    frame_to_rgb,
-    inside,
-    path_safe,
-    write_atomic,
+from framefleet.errors import (
+    ConfigError,
+    InvalidVideoError,
+    MediaError,
+    OutputConflictError,
+    OutputError,
+    TruncatedVideoError,
 )
+from framefleet.media.decode import DecodeStats, decode_frames
+from framefleet.media.images import EXTENSIONS, encode_image, frame_to_rgb, inside, write_atomic
+from framefleet.media.naming import path_safe, render_name
+from framefleet.media.ownership import claim_names, still_owner
 from framefleet.media.probe import VideoIndex, index_video
 from framefleet.media.sampling import Pick, parse_fps, pick_frames
-from framefleet.media.specs import SegmentSpec
+from framefleet.media.specs import SegmentSpec, source_version
 from framefleet.media.timing import FrameTimes, exact, frame_times, read_timestamps_csv
+
+DEFAULT_MAX_FRAME_PIXELS = 40_000_000
+"""Frames larger than this are refused (8K UHD is 33 MP): a full-size frame and the decoder's
+reference frames take ~6 bytes a pixel each, so a 67 MP frame needs well over a gigabyte."""
 
 
 @dataclass(frozen=True)
@@ -49,6 +55,8 @@ class ImageRecord:
     width: int
     height: int
     bytes: int
+    spec: str = ""
+    """The identity of the spec that wrote the image (`SegmentSpec.identity`)."""
 
 
 @dataclass
@@ -90,9 +98,31 @@ class PlannedFrame:
     pick: Pick
 
 
-def plan_segment(spec: SegmentSpec) -> tuple[VideoIndex, FrameTimes, list[PlannedFrame]]:
-    """Which frames ``spec`` emits, decided from the packet index alone (nothing decoded)."""
+def plan_segment(
+    spec: SegmentSpec, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
+) -> tuple[VideoIndex, FrameTimes, list[PlannedFrame]]:
+    """Which frames ``spec`` emits, decided from the packet index alone (nothing decoded).
+
+    Raises:
+        MediaError: the video is unreadable, changed since the job was planned, or its frames
+            are larger than ``max_frame_pixels``.
+    """
+    if spec.source_version is not None:
+        now = source_version(spec.video_path, spec.timestamps_path)
+        if now is not None and now != spec.source_version:
+            raise MediaError(
+                f"{spec.video_path!r} (or its timestamps CSV) changed since the job was planned "
+                f"(size:mtime {spec.source_version} then, {now} now); plan the job again "
+                "(the watcher does so by itself)"
+            )
     index = index_video(spec.video_path)
+    pixels = index.width * index.height
+    if pixels > max_frame_pixels:
+        raise InvalidVideoError(
+            f"{spec.video_path!r} has {index.width}x{index.height} frames ({pixels / 1e6:.1f} MP), "
+            f"more than max_frame_pixels ({max_frame_pixels / 1e6:.1f} MP); decoding them needs "
+            "gigabytes: raise the max_frame_pixels setting if this host has the memory"
+        )
     clock = read_timestamps_csv(spec.timestamps_path) if spec.timestamps_path else None
     times = frame_times(index, start_timestamp=spec.start_timestamp, clock=clock)
     candidates = None
@@ -110,15 +140,41 @@ def plan_segment(spec: SegmentSpec) -> tuple[VideoIndex, FrameTimes, list[Planne
     return index, times, planned
 
 
+def check_window(spec: SegmentSpec, times: FrameTimes) -> None:
+    """Refuse a requested window ``[start, end)`` that lies entirely outside the recording.
+
+    For windows a person asked for (``extract-file --start/--end``, the notebook API); planned
+    segments past a recording's end (metadata often runs a frame long) just emit nothing.
+
+    Raises:
+        ConfigError: naming the window and the recording's span.
+    """
+    first, end = times.seconds[0], times.end_seconds
+    start = exact(spec.start_seconds)
+    stop = None if spec.end_seconds is None else exact(spec.end_seconds)
+    if start >= end or (stop is not None and stop <= first):
+        anchor = times.start_timestamp
+        shown = "end" if stop is None else f"{float(anchor + stop):.3f}"
+        raise ConfigError(
+            f"the requested window [{float(anchor + start):.3f}, {shown}) lies outside the "
+            f"recording {spec.video_path!r}, which spans [{float(anchor + first):.3f}, "
+            f"{float(anchor + end):.3f}) ({'epoch' if anchor else 'video'} seconds)"
+        )
+
+
 def iter_segment_frames(
-    spec: SegmentSpec, *, decode_threads: int = 0, stats: DecodeStats | None = None
+    spec: SegmentSpec,
+    *,
+    decode_threads: int = 0,
+    stats: DecodeStats | None = None,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
 ) -> Iterator[tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]]:
     """Decode the planned frames of ``spec`` in display order, full size, not yet resized.
 
     Raises TruncatedVideoError *after* yielding every frame before the cut when the segment
     reaches past the end of a truncated video.
     """
-    index, times, planned = plan_segment(spec)
+    index, times, planned = plan_segment(spec, max_frame_pixels=max_frame_pixels)
     by_decode = {p.decode_index: p for p in planned}
     for i, frame in decode_frames(index, by_decode, threads=decode_threads, stats=stats):
         yield by_decode[i], times, index, frame
@@ -136,6 +192,8 @@ def process_segment(
     *,
     decode_threads: int = 0,
     force: bool = False,
+    takeover: bool = False,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     on_image: Callable[[ImageRecord], None] | None = None,
 ) -> SegmentResult:
     """Make the images of one segment and its manifest; see the module docstring.
@@ -143,11 +201,15 @@ def process_segment(
     Args:
         decode_threads: decoder threads (0: FFmpeg's choice; 1 suits one process per core).
         force: redo a segment even if its manifest says it is complete.
+        takeover: replace images that another spec owns under the same names
+            (`framefleet.media.ownership`); without it such a segment is refused.
+        max_frame_pixels: refuse videos with larger frames (memory guard).
         on_image: called after each image is written (progress bars).
 
     Raises:
         MediaError: the video is missing, unreadable, truncated or its timestamps do not match.
         OutputError: the output root cannot be written, or a name escapes it.
+        OutputConflictError: another spec owns these image names (see ``takeover``).
     """
     t0 = time.perf_counter()
     output = spec.output
@@ -160,6 +222,7 @@ def process_segment(
         end_seconds=spec.end_seconds,
         manifest_path=str(manifest),
     )
+    claim_names(root, spec, takeover=takeover)
     if manifest.is_file() and not force:
         result.images = read_manifest(manifest)
         result.skipped = True
@@ -169,16 +232,19 @@ def process_segment(
     stats = DecodeStats()
     ext = EXTENSIONS[output.image_format]
     record_safe, content_safe = path_safe(spec.record_id), path_safe(spec.content)
+    identity = spec.identity
+    written: dict[Path, float] = {}
     try:
         for planned, times, index, frame in iter_segment_frames(
-            spec, decode_threads=decode_threads, stats=stats
+            spec, decode_threads=decode_threads, stats=stats, max_frame_pixels=max_frame_pixels
         ):
             size = output.resize.target_size(frame.width, frame.height)
             rgb = frame_to_rgb(frame, size)
             data = encode_image(rgb, image_format=output.image_format, quality=output.quality)
             timestamp = times.epoch(planned.pick.frame)
             grid_time = float(times.start_timestamp + planned.pick.grid_seconds)
-            relative = output.name_template.format(
+            relative = render_name(
+                output.name_template,
                 record_id=record_safe,
                 content=content_safe,
                 timestamp=timestamp,
@@ -187,6 +253,13 @@ def process_segment(
                 ext=ext,
             )
             path = inside(root, relative)
+            if path in written:
+                raise OutputError(
+                    f"name template {output.name_template!r} gives the frames at "
+                    f"{written[path]:.6f} and {timestamp:.6f} the same name {relative!r}; "
+                    "use more decimals ({timestamp:.6f}) or {frame}"
+                )
+            written[path] = timestamp
             write_atomic(path, data)
             record = ImageRecord(
                 path=str(path.relative_to(root)),
@@ -198,6 +271,7 @@ def process_segment(
                 width=size[0],
                 height=size[1],
                 bytes=len(data),
+                spec=identity,
             )
             result.images.append(record)
             result.bytes_written += len(data)
@@ -209,6 +283,12 @@ def process_segment(
         result.frames_minimal = stats.frames_minimal
         result.decode_seconds = stats.decode_seconds
         result.wall_seconds = time.perf_counter() - t0
+    if not still_owner(root, spec):
+        raise OutputConflictError(
+            f"the images of {spec.record_id!r} {spec.content!r} under {root} were taken over "
+            "by another spec while this segment ran (a --force run or a changed video); this "
+            "segment's manifest is not written"
+        )
     write_manifest(manifest, result.images)
     result.wall_seconds = time.perf_counter() - t0
     return result
@@ -229,10 +309,19 @@ def _prepare_root(root: Path) -> Path:
 def write_manifest(path: Path, images: list[ImageRecord]) -> None:
     """Write a manifest (JSON lines, one image each) atomically."""
     lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in images)
-    write_atomic(path, lines.encode())
+    write_atomic(path, lines.encode("utf-8", "surrogatepass"))
 
 
 def read_manifest(path: Path) -> list[ImageRecord]:
-    """The image records of a manifest written by `write_manifest`."""
-    with path.open() as f:
-        return [ImageRecord(**json.loads(line)) for line in f if line.strip()]
+    """The image records of a manifest written by `write_manifest`.
+
+    Raises:
+        OutputError: the manifest is unreadable or not one of ours (delete it to redo).
+    """
+    try:
+        with path.open(encoding="utf-8", errors="surrogatepass") as f:
+            return [ImageRecord(**json.loads(line)) for line in f if line.strip()]
+    except (OSError, ValueError, TypeError) as e:
+        raise OutputError(
+            f"manifest {str(path)!r} is unreadable ({e}); delete it, or re-run with --force"
+        ) from e

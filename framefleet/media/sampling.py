@@ -19,27 +19,49 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
 from framefleet.errors import ConfigError
 
+MIN_FPS = Fraction(1, 86400)
+MAX_FPS = Fraction(1000)
+_FPS_TEXT = re.compile(r"^[0-9]{1,12}(\.[0-9]{1,12})?$|^[0-9]{1,12}/[0-9]{1,12}$")
+
 
 def parse_fps(value: float | int | str | Fraction) -> Fraction:
     """A target rate as an exact rational: ``2``, ``0.5``, ``"30000/1001"``.
 
     Raises:
-        ConfigError: not a number, or not > 0.
+        ConfigError: not such a number (text is checked before any arithmetic, so no hostile
+            value can make it slow), or outside one frame a day .. 1000 fps.
     """
-    try:
-        fps = Fraction(repr(value)) if isinstance(value, float) else Fraction(value)
-    except (ValueError, ZeroDivisionError) as e:
+    if isinstance(value, bool):
+        raise ConfigError(f"fps must be a number such as 2, 0.5 or 30000/1001, got {value!r}")
+    if isinstance(value, Fraction):
+        fps = value
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ConfigError(f"fps must be a finite number, got {value!r}")
+        fps = Fraction(repr(value))
+    elif isinstance(value, int):
+        fps = Fraction(value)
+    else:
+        text = str(value).strip()
+        if not _FPS_TEXT.match(text):
+            raise ConfigError(
+                f"fps must be a number such as 2, 0.5 or 30000/1001, got {str(value)[:40]!r}"
+            )
+        try:
+            fps = Fraction(text)
+        except ZeroDivisionError as e:
+            raise ConfigError(f"fps must be a number such as 2 or 30000/1001, got {text!r}") from e
+    if not MIN_FPS <= fps <= MAX_FPS:
         raise ConfigError(
-            f"fps must be a number such as 2, 0.5 or 30000/1001, got {value!r}"
-        ) from e
-    if fps <= 0:
-        raise ConfigError(f"fps must be > 0, got {value!r}")
+            f"fps must be between 1/86400 (one frame a day) and 1000, got {str(value)[:40]!r}"
+        )
     return fps
 
 

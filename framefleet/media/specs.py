@@ -10,18 +10,26 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from string import Formatter
 from typing import Any, Literal, get_args
 
 from framefleet.errors import ConfigError
-from framefleet.media.images import IMAGE_FORMATS, ImageFormat, Resize, path_safe
+from framefleet.media.images import IMAGE_FORMATS, ImageFormat, Resize
+from framefleet.media.naming import (
+    DEFAULT_NAME_TEMPLATE,
+    TEMPLATE_FIELDS,
+    check_template,
+    manifest_name,
+)
 from framefleet.media.sampling import parse_fps
 
 Mode = Literal["exact", "keyframes"]
-DEFAULT_NAME_TEMPLATE = "{record_id}/{content}/{record_id}-{timestamp:.3f}.{ext}"
-TEMPLATE_FIELDS = ("record_id", "content", "timestamp", "grid_time", "frame", "ext")
+MAX_EPOCH_SECONDS = 1e11
+"""Times beyond ±this (year ~5138) are refused: no recording is that far from 1970."""
+
+__all__ = ["DEFAULT_NAME_TEMPLATE", "TEMPLATE_FIELDS", "Mode", "OutputSpec", "SegmentSpec"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,7 +60,7 @@ class OutputSpec:
         if not (isinstance(self.quality, int) and 1 <= self.quality <= 100):
             raise ConfigError(f"quality must be a whole number in 1..100, got {self.quality!r}")
         self.resize  # noqa: B018 - validates the resize options
-        _check_template(self.name_template)
+        check_template(self.name_template)
 
     @property
     def resize(self) -> Resize:
@@ -66,24 +74,6 @@ class OutputSpec:
     @property
     def root(self) -> Path:
         return Path(self.out_dir)
-
-
-def _check_template(template: str) -> None:
-    try:
-        names = {name for _, name, _, _ in Formatter().parse(template) if name is not None}
-    except ValueError as e:
-        raise ConfigError(f"name template {template!r} is not a valid format string: {e}") from e
-    unknown = names - set(TEMPLATE_FIELDS)
-    if unknown:
-        raise ConfigError(
-            f"name template {template!r} uses unknown field(s) {', '.join(sorted(unknown))}; "
-            f"allowed: {', '.join(TEMPLATE_FIELDS)}"
-        )
-    if "timestamp" not in names and "frame" not in names and "grid_time" not in names:
-        raise ConfigError(
-            f"name template {template!r} must contain {{timestamp}}, {{grid_time}} or {{frame}} "
-            "so that images of one recording get distinct names"
-        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,16 +94,35 @@ class SegmentSpec:
     """The camera's per-frame timestamps CSV; None: times from the stream's PTS."""
     start_seconds: float = 0.0
     end_seconds: float | None = None
+    source_version: str | None = None
+    """The video's (and CSV's) size and mtime when the job was planned (`source_version`):
+    a segment of a file that changed since then fails instead of mixing two versions.
+    None: not checked."""
     job_id: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
-        if not self.record_id:
-            raise ConfigError("record_id must not be empty")
-        if not math.isfinite(self.start_seconds) or self.start_seconds < 0:
-            raise ConfigError(f"segment start must be >= 0 seconds, got {self.start_seconds}")
-        if self.end_seconds is not None and not self.end_seconds > self.start_seconds:
+        if not isinstance(self.record_id, str) or not self.record_id:
+            raise ConfigError("record_id must be a non-empty string")
+        if not isinstance(self.content, str) or not self.content:
+            raise ConfigError("content must be a non-empty string")
+        for name in ("record_id", "content", "video_path"):
+            if "\x00" in getattr(self, name):
+                raise ConfigError(f"{name} must not contain NUL characters")
+        if self.start_timestamp is not None and not (
+            _finite(self.start_timestamp) and abs(self.start_timestamp) < MAX_EPOCH_SECONDS
+        ):
             raise ConfigError(
-                f"segment end ({self.end_seconds}) must be after its start ({self.start_seconds})"
+                f"start_timestamp must be epoch seconds within ±{MAX_EPOCH_SECONDS:g}, "
+                f"got {self.start_timestamp!r}"
+            )
+        if not _finite(self.start_seconds) or not 0 <= self.start_seconds < MAX_EPOCH_SECONDS:
+            raise ConfigError(f"segment start must be >= 0 seconds, got {self.start_seconds!r}")
+        if self.end_seconds is not None and not (
+            _finite(self.end_seconds) and self.start_seconds < self.end_seconds < MAX_EPOCH_SECONDS
+        ):
+            raise ConfigError(
+                f"segment end ({self.end_seconds!r}) must be finite and after its start "
+                f"({self.start_seconds!r})"
             )
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,21 +143,44 @@ class SegmentSpec:
 
     @property
     def identity(self) -> str:
-        """A short hash of everything that decides the images (not the time range)."""
+        """A short hash of everything that decides the images and their names (not the time
+        range): the video and its version, record and content, clock, output options."""
         payload = {
             "video": self.video_path,
+            "version": self.source_version,
+            "record_id": self.record_id,
+            "content": self.content,
             "timestamps": self.timestamps_path,
             "start_timestamp": self.start_timestamp,
             "output": {k: v for k, v in asdict(self.output).items() if k != "out_dir"},
         }
-        blob = json.dumps(payload, sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:12]
+        blob = json.dumps(payload, sort_keys=True, ensure_ascii=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
     @property
     def manifest_name(self) -> str:
-        """Where this segment's manifest lives, relative to the output root."""
-        end = "end" if self.end_seconds is None else f"{self.end_seconds:.3f}"
-        return (
-            f"_manifests/{path_safe(self.record_id)}/{path_safe(self.content)}/"
-            f"{self.start_seconds:.3f}-{end}.{self.identity}.jsonl"
+        """Where this segment's manifest lives, relative to the output root (exact bounds)."""
+        return manifest_name(
+            self.record_id, self.content, self.start_seconds, self.end_seconds, self.identity
         )
+
+
+def _finite(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def source_version(video_path: str, timestamps_path: str | None = None) -> str | None:
+    """``size:mtime_ns`` of the video (and of its CSV): what a job was planned against.
+
+    None when the video cannot be read now (the segment then reports why).
+    """
+    parts = []
+    for path in (video_path, timestamps_path):
+        if path is None:
+            continue
+        try:
+            st = os.stat(path)
+        except (OSError, ValueError):
+            return None
+        parts.append(f"{st.st_size}:{st.st_mtime_ns}")
+    return "/".join(parts)

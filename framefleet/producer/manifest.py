@@ -14,12 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framefleet.errors import OutputError
-from framefleet.media.images import inside, path_safe, write_atomic
+from framefleet.media.images import inside, write_atomic
+from framefleet.media.naming import JOBS_DIR, path_safe
 from framefleet.media.specs import SegmentSpec
 from framefleet.producer.status import JobStatus
 from framefleet.producer.store import JobStore
-
-JOBS_DIR = "_jobs"
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,10 @@ from PIL import Image
 
 from framefleet import read_frames
 from framefleet.cli import main
-from framefleet.errors import OutputError
-from framefleet.media.images import Resize, path_safe
+from framefleet.errors import OutputConflictError, OutputError
+from framefleet.errors import ConfigError
+from framefleet.media.images import Resize
+from framefleet.media.naming import path_safe
 from framefleet.media.pipeline import process_segment
 from framefleet.media.specs import OutputSpec, SegmentSpec
 
@@ -35,14 +37,14 @@ def test_default_names_and_manifest(tmp_path: Path, clip_factory) -> None:
     result = _run(video, tmp_path / "out", resize_rate=0.25)
     names = [r.path for r in result.images]
     assert names == [
-        f"016_000/camera_front-center/016_000-{1489728491 + k / 2:.3f}.jpg" for k in range(4)
+        f"016_000/camera%2Ffront-center/016_000-{1489728491 + k / 2:.3f}.jpg" for k in range(4)
     ]
     lines = Path(result.manifest_path).read_text().splitlines()
     rows = [json.loads(line) for line in lines]
     assert [r["path"] for r in rows] == names
     assert set(rows[0]) == {
         "path", "record_id", "content", "timestamp", "grid_time", "pts_seconds",
-        "width", "height", "bytes",
+        "width", "height", "bytes", "spec",
     }  # fmt: skip
     assert rows[1]["grid_time"] == 1489728491.5 and rows[1]["pts_seconds"] == 0.5
     for row in rows:
@@ -63,11 +65,22 @@ def test_rerun_with_manifest_writes_nothing(tmp_path: Path, clip_factory) -> Non
     assert not list(out.rglob("*.tmp")), "temporary files left behind"
 
 
-def test_manifest_is_per_output_spec(tmp_path: Path, clip_factory) -> None:
+def test_a_second_spec_is_refused_until_it_takes_over(tmp_path: Path, clip_factory) -> None:
     video = clip_factory(frames=30)
     a = _run(video, tmp_path / "out", target_fps="2")
-    b = _run(video, tmp_path / "out", target_fps="5")
+    with pytest.raises(OutputConflictError, match=r"Nothing was overwritten.*--force"):
+        _run(video, tmp_path / "out", target_fps="5")
+    assert _run(video, tmp_path / "out", target_fps="2").skipped
+    spec = SegmentSpec(
+        video_path=str(video),
+        record_id="016_000",
+        content="camera/front-center",
+        start_timestamp=1489728491.0,
+        output=OutputSpec(out_dir=str(tmp_path / "out"), target_fps="5"),
+    )
+    b = process_segment(spec, takeover=True)
     assert a.manifest_path != b.manifest_path and not b.skipped
+    assert not Path(a.manifest_path).exists()
 
 
 @pytest.mark.parametrize(("fmt", "pil"), [("png", "PNG"), ("webp", "WEBP"), ("jpeg", "JPEG")])
@@ -105,7 +118,7 @@ def test_odd_output_size_is_written(tmp_path: Path, clip_factory) -> None:
     ["../escape-{timestamp}.{ext}", "/abs/{timestamp}.{ext}", "a/../../{timestamp}.{ext}"],
 )
 def test_names_cannot_escape_the_output_root(tmp_path: Path, clip_factory, template: str) -> None:
-    with pytest.raises(OutputError, match=r"absolute|escapes the output root"):
+    with pytest.raises(ConfigError, match=r"names must be relative to --out"):
         _run(clip_factory(frames=5), tmp_path / "out", name_template=template)
     assert not list(tmp_path.glob("escape*"))
 
@@ -113,14 +126,14 @@ def test_names_cannot_escape_the_output_root(tmp_path: Path, clip_factory, templ
 def test_hostile_record_ids_stay_inside(tmp_path: Path, clip_factory) -> None:
     result = _run(clip_factory(frames=5), tmp_path / "out", record_id="../../etc/passwd")
     assert all((tmp_path / "out" / r.path).is_file() for r in result.images)
-    assert result.images[0].path.startswith("etc_passwd/")
-    assert path_safe("..") == "_" and path_safe("") == "_" and path_safe("a b/c") == "a_b_c"
+    assert result.images[0].path.startswith("%2E.%2F..%2Fetc%2Fpasswd/")
+    assert path_safe("..") == "%2E." and path_safe("") == "%" and path_safe("a b/c") == "a%20b%2Fc"
 
 
 def test_symlink_out_of_root_is_refused(tmp_path: Path, clip_factory) -> None:
     out = tmp_path / "out"
     (out / "016_000").mkdir(parents=True)
-    (out / "016_000" / "camera_front-center").symlink_to(tmp_path)
+    (out / "016_000" / "camera%2Ffront-center").symlink_to(tmp_path)
     with pytest.raises(OutputError, match="escapes the output root"):
         _run(clip_factory(frames=5), out)
 
