@@ -13,8 +13,7 @@ from PIL import Image
 
 from framefleet import read_frames
 from framefleet.cli import main
-from framefleet.errors import OutputConflictError, OutputError
-from framefleet.errors import ConfigError
+from framefleet.errors import ConfigError, OutputConflictError, OutputError
 from framefleet.media.images import Resize
 from framefleet.media.naming import path_safe
 from framefleet.media.pipeline import process_segment
