@@ -1,7 +1,8 @@
 """The one entry point, ``framefleet ...``: a root group that assembles the command modules.
 
 Every ``FramefleetError`` becomes one readable line on stderr and exit status 1; a bad option
-is Click's usage error (exit status 2). Tracebacks are for bugs only.
+or argument is one line too, with exit status 2 (Click's usage errors, without the usage
+block). Tracebacks are for bugs only.
 """
 
 from __future__ import annotations
@@ -17,6 +18,19 @@ from framefleet.errors import FramefleetError
 
 
 class _Group(click.Group):
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            code = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as e:
+            click.echo(f"error: {e.format_message()}", err=True)
+            sys.exit(e.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -7,6 +7,7 @@ Precedence, lowest first: built-in defaults < a TOML file (``--config`` or ``FRA
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import tomllib
 from collections.abc import Mapping
@@ -43,6 +44,9 @@ class Settings:
     """Recycle a worker child after this many segments (bounds leaks in native code)."""
     time_limit_factor: float = 6.0
     """A segment's soft time limit is 2 s + this × its length (hard limit: a quarter more)."""
+    max_frame_pixels: int = 40_000_000
+    """Videos with larger frames are refused (8K UHD is 33 MP; each full frame the decoder holds
+    costs ~6 bytes a pixel)."""
     visibility_timeout_seconds: int = 0
     """Seconds before Redis hands a dead worker's unacknowledged segment to another worker.
 
@@ -59,9 +63,16 @@ def _coerce(name: str, raw: Any, kind: type) -> Any:
     try:
         if kind is bool:
             return str(raw).lower() in {"1", "true", "yes", "on"}
-        return kind(raw)
-    except (TypeError, ValueError) as e:
-        raise ConfigError(f"setting {name!r} = {raw!r} is not a valid {kind.__name__}") from e
+        if kind is not str and isinstance(raw, str) and len(raw) > 64:
+            raise ValueError("too long")
+        value = kind(raw)
+    except (TypeError, ValueError, OverflowError) as e:
+        raise ConfigError(
+            f"setting {name!r} = {str(raw)[:64]!r} is not a valid {kind.__name__}"
+        ) from e
+    if kind is float and not math.isfinite(value):
+        raise ConfigError(f"setting {name!r} = {raw!r} is not a finite number")
+    return value
 
 
 def _field_types() -> dict[str, type]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,6 +33,48 @@ def is_terminal() -> bool:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+class FiniteFloat(click.ParamType):  # type: ignore[type-arg]
+    """A float option that refuses nan, inf and out-of-range values with a one-line error.
+
+    Click's FLOAT takes ``nan`` and ``inf``, which then travel into time arithmetic; here they
+    stop at the command line.
+    """
+
+    name = "number"
+
+    def __init__(
+        self, *, min: float | None = None, max: float | None = None, min_open: bool = False
+    ) -> None:
+        self.min, self.max, self.min_open = min, max, min_open
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        if isinstance(value, float):
+            number = value
+        else:
+            text = str(value).strip()
+            try:
+                number = float(text) if len(text) <= 64 else math.nan
+            except ValueError:
+                self.fail(f"{text[:40]!r} is not a number", param, ctx)
+        if not math.isfinite(number):
+            self.fail(f"{str(value)[:40]!r} is not a finite number", param, ctx)
+        if self.min is not None and (number < self.min or (self.min_open and number == self.min)):
+            self.fail(
+                f"{number:g} must be {'>' if self.min_open else '>='} {self.min:g}", param, ctx
+            )
+        if self.max is not None and number > self.max:
+            self.fail(f"{number:g} must be <= {self.max:g}", param, ctx)
+        return number
+
+
+EPOCH = FiniteFloat(min=-1e11, max=1e11)
+"""Epoch seconds (or seconds), finite and within ±1e11."""
+POSITIVE_SECONDS = FiniteFloat(min=0, max=1e9, min_open=True)
+PIXELS = click.IntRange(1, 16384)
+
+
 def image_options(command: F) -> F:
     """The output options every extracting command shares (rate, mode, size, format, names).
 
@@ -49,10 +92,17 @@ def image_options(command: F) -> F:
             show_default=True,
             help="exact: the frame shown at each grid time; keyframes: keyframes only (fastest).",
         ),
-        click.option("--resize", type=float, default=None, help="Scale factor, e.g. 0.25."),
-        click.option("--max-side", type=int, default=None, help="Longest side in pixels."),
-        click.option("--width", type=int, default=None, help="Width in pixels (keeps aspect)."),
-        click.option("--height", type=int, default=None, help="Height in pixels (keeps aspect)."),
+        click.option(
+            "--resize",
+            type=FiniteFloat(min=0, max=16, min_open=True),
+            default=None,
+            help="Scale factor, e.g. 0.25.",
+        ),
+        click.option("--max-side", type=PIXELS, default=None, help="Longest side in pixels."),
+        click.option("--width", type=PIXELS, default=None, help="Width in pixels (keeps aspect)."),
+        click.option(
+            "--height", type=PIXELS, default=None, help="Height in pixels (keeps aspect)."
+        ),
         click.option(
             "--format",
             "image_format",
@@ -61,7 +111,11 @@ def image_options(command: F) -> F:
             show_default=True,
         ),
         click.option(
-            "--quality", type=int, default=90, show_default=True, help="JPEG/WebP 1..100."
+            "--quality",
+            type=click.IntRange(1, 100),
+            default=90,
+            show_default=True,
+            help="JPEG/WebP 1..100.",
         ),
         click.option(
             "--name-template",
@@ -76,7 +130,20 @@ def image_options(command: F) -> F:
 
 
 def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
-    """An `OutputSpec` from the keyword arguments `image_options` adds."""
+    """An `OutputSpec` from the keyword arguments `image_options` adds.
+
+    Raises:
+        click.UsageError: two ways to resize were given (named by their flags).
+    """
+    given = [
+        flag
+        for flag, key in (("--resize", "resize"), ("--max-side", "max_side"))
+        if image[key] is not None
+    ]
+    if image["width"] is not None or image["height"] is not None:
+        given.append("--width/--height")
+    if len(given) > 1:
+        raise click.UsageError(f"choose one way to resize: {' or '.join(given)}, not both")
     return OutputSpec(
         out_dir=str(out_dir),
         target_fps=str(image["fps"]),

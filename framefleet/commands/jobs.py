@@ -125,6 +125,12 @@ def extract(
             f"{message}; check the filter with `framefleet catalog query`, add recordings with "
             "`framefleet catalog add PATH`, or pass --allow-empty"
         )
+    if not plan.pending and not plan.failed:
+        click.echo(
+            f"nothing to do: all {len(plan.segments)} segment(s) of {plan.videos} video(s) are "
+            f"already complete under {output.out_dir} (--force redoes them)"
+        )
+        return
     if local:
         ctx.exit(_extract_local(plan, settings, output=output, workers=workers, force=force))
     with _job_store(settings) as store:
@@ -183,6 +189,7 @@ def _extract_local(
             decode_threads=settings.decode_threads or None,
             force=force,
             max_attempts=settings.max_attempts,
+            max_frame_pixels=settings.max_frame_pixels,
             on_segment=lambda r: progress.update(
                 done=r.done, failed=len(r.failed), images=r.images
             ),

@@ -7,10 +7,17 @@ from pathlib import Path
 
 import click
 
-from framefleet.commands._common import image_options, is_terminal, output_spec_from, progress_bar
-from framefleet.errors import TruncatedVideoError
-from framefleet.media.pipeline import ImageRecord, plan_segment, process_segment
-from framefleet.media.specs import SegmentSpec
+from framefleet.commands._common import (
+    EPOCH,
+    CliState,
+    image_options,
+    is_terminal,
+    output_spec_from,
+    progress_bar,
+)
+from framefleet.errors import ConfigError, TruncatedVideoError
+from framefleet.media.pipeline import ImageRecord, check_window, plan_segment, process_segment
+from framefleet.media.specs import SegmentSpec, source_version
 from framefleet.media.timing import recording_start, timestamps_csv_for
 
 
@@ -21,10 +28,10 @@ from framefleet.media.timing import recording_start, timestamps_csv_for
 )
 @image_options
 @click.option(
-    "--start", "start", type=float, default=None, help="Start (s; epoch with --start-timestamp)."
+    "--start", "start", type=EPOCH, default=None, help="Start (s; epoch with --start-timestamp)."
 )
 @click.option(
-    "--end", "end", type=float, default=None, help="End, exclusive (same clock as --start)."
+    "--end", "end", type=EPOCH, default=None, help="End, exclusive (same clock as --start)."
 )
 @click.option("--record-id", default=None, help="Record id for names (default: the video's stem).")
 @click.option(
@@ -32,7 +39,7 @@ from framefleet.media.timing import recording_start, timestamps_csv_for
 )
 @click.option(
     "--start-timestamp",
-    type=float,
+    type=EPOCH,
     default=None,
     help="Recording start, epoch seconds: times and names become epoch times.",
 )
@@ -45,10 +52,22 @@ from framefleet.media.timing import recording_start, timestamps_csv_for
 )
 @click.option("--no-timestamps", is_flag=True, help="Ignore a camera timestamps CSV; use PTS.")
 @click.option(
-    "--threads", type=int, default=0, show_default=True, help="Decoder threads (0: auto)."
+    "--threads",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Decoder threads (0: auto).",
 )
-@click.option("--force", is_flag=True, help="Redo even if the manifest says it is complete.")
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Redo even if the manifest says it is complete; replace images another spec wrote "
+    "under the same names.",
+)
+@click.pass_context
 def extract_file(
+    ctx: click.Context,
+    /,
     video: Path,
     out_dir: str,
     start: float | None,
@@ -67,9 +86,23 @@ def extract_file(
     Takes, at each grid time start + k/fps, the frame shown then; writes
     {out}/{record_id}/{content}/{record_id}-{timestamp}.jpg and a manifest.
     """
+    settings = (ctx.find_object(CliState) or CliState()).settings()
     csv = None if no_timestamps else (timestamps or timestamps_csv_for(video))
     anchor = recording_start(start_timestamp, csv)
-    offset = anchor if anchor is not None and start_timestamp is not None else 0.0
+    epoch = anchor is not None and start_timestamp is not None
+    offset = anchor if epoch and anchor is not None else 0.0
+    if not epoch and start is not None and start < 0:
+        raise ConfigError(
+            f"--start {start:g} is before the video's start; give seconds >= 0 from the video "
+            "start (or epoch seconds together with --start-timestamp)"
+        )
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"--end {end:g} must be after --start {start:g}")
+    if end is not None and end <= offset:
+        raise ConfigError(
+            f"the requested window ends at {end:g}, before the recording {str(video)!r} starts "
+            f"at {offset:g}"
+        )
     spec = SegmentSpec(
         video_path=str(video),
         record_id=record_id or video.stem,
@@ -78,13 +111,15 @@ def extract_file(
         timestamps_path=None if csv is None else str(csv),
         start_seconds=0.0 if start is None else max(0.0, start - offset),
         end_seconds=None if end is None else end - offset,
+        source_version=source_version(str(video), None if csv is None else str(csv)),
         output=output_spec_from(out_dir, image),
     )
+    _, times, planned = plan_segment(spec, max_frame_pixels=settings.max_frame_pixels)
+    if start is not None or end is not None:
+        check_window(spec, times)
     t0 = time.perf_counter()
     written = 0
-    with progress_bar(
-        total=len(plan_segment(spec)[2]), label="images", enabled=is_terminal()
-    ) as advance:
+    with progress_bar(total=len(planned), label="images", enabled=is_terminal()) as advance:
 
         def on_image(record: ImageRecord) -> None:
             nonlocal written
@@ -92,7 +127,14 @@ def extract_file(
             advance(1)
 
         try:
-            result = process_segment(spec, decode_threads=threads, force=force, on_image=on_image)
+            result = process_segment(
+                spec,
+                decode_threads=threads,
+                force=force,
+                takeover=force,
+                max_frame_pixels=settings.max_frame_pixels,
+                on_image=on_image,
+            )
         except TruncatedVideoError as e:
             raise TruncatedVideoError(f"{e} ({written} images written)") from e
     source = "camera clock " + Path(csv).name if csv is not None else "stream PTS"

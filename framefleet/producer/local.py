@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framefleet.errors import FramefleetError
-from framefleet.media.pipeline import process_segment
+from framefleet.media.pipeline import DEFAULT_MAX_FRAME_PIXELS, process_segment
 from framefleet.media.specs import SegmentSpec
 from framefleet.producer.manifest import JobManifest, assemble_job_manifest
 from framefleet.producer.plan import Plan
@@ -71,6 +71,7 @@ def run_local(
     decode_threads: int | None = None,
     force: bool = False,
     max_attempts: int = 3,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     on_segment: Callable[[LocalRun], None] | None = None,
 ) -> LocalRun:
     """Run the pending segments of ``plan`` in ``workers`` processes, then write the job manifest.
@@ -80,24 +81,29 @@ def run_local(
         decode_threads: decoder threads per process (default: 1 with several processes, else 0).
         force: redo segments even if their manifest exists.
         max_attempts: runs of a segment whose process died before it is failed.
+        max_frame_pixels: refuse videos with larger frames.
         on_segment: called with the running totals after every segment.
     """
     workers = workers or default_workers()
     if decode_threads is None:
         decode_threads = 1 if workers > 1 else 0
-    run = LocalRun(job_id=job_id, total=len(plan.pending), skipped=plan.skipped)
+    run = LocalRun(
+        job_id=job_id,
+        total=len(plan.pending) + len(plan.failed),
+        skipped=plan.skipped,
+        failed=[SegmentOutcome(s.segment_id, error=s.error, attempts=0) for s in plan.failed],
+    )
     succeeded: set[int] = set()
     todo = {s.segment_id: s.spec for s in plan.pending}
-    lost = _run_pool(todo, run, succeeded, workers, decode_threads, force, on_segment)
+    options = (decode_threads, force, max_frame_pixels)
+    lost = _run_pool(todo, run, succeeded, workers, options, on_segment) if todo else {}
     # A dead process broke the pool under every segment in flight: find the culprit by running
     # each of them alone, so only the segment that kills its process uses up its attempts.
     for segment_id, spec in sorted(lost.items()):
         runs = 1  # the run in the pool that broke
         for _ in range(max(1, max_attempts - 1)):
             runs += 1
-            if not _run_pool(
-                {segment_id: spec}, run, succeeded, 1, decode_threads, force, on_segment
-            ):
+            if not _run_pool({segment_id: spec}, run, succeeded, 1, options, on_segment):
                 break
         else:
             run.failed.append(
@@ -121,15 +127,14 @@ def _run_pool(
     run: LocalRun,
     succeeded: set[int],
     workers: int,
-    decode_threads: int,
-    force: bool,
+    options: tuple[int, bool, int],
     on_segment: Callable[[LocalRun], None] | None,
 ) -> dict[int, SegmentSpec]:
     """One pool's life: returns the segments whose process died (the pool broke under them)."""
     lost: dict[int, SegmentSpec] = {}
     with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=_context()) as pool:
         futures = {
-            pool.submit(_run_segment, spec.to_dict(), decode_threads, force): segment_id
+            pool.submit(_run_segment, spec.to_dict(), *options): segment_id
             for segment_id, spec in todo.items()
         }
         pending: set[Future[dict[str, Any]]] = set(futures)
@@ -164,11 +169,16 @@ def _context() -> multiprocessing.context.BaseContext:
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _run_segment(spec: dict[str, Any], decode_threads: int, force: bool) -> dict[str, Any]:
+def _run_segment(
+    spec: dict[str, Any], decode_threads: int, force: bool, max_frame_pixels: int
+) -> dict[str, Any]:
     """Runs in a pool process: one segment, errors returned as text (they must pickle)."""
     try:
         result = process_segment(
-            SegmentSpec.from_dict(spec), decode_threads=decode_threads, force=force
+            SegmentSpec.from_dict(spec),
+            decode_threads=decode_threads,
+            force=force,
+            max_frame_pixels=max_frame_pixels,
         )
     except FramefleetError as e:
         return {"error": str(e)}

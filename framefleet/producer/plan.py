@@ -5,6 +5,11 @@ relative to the recording start (``start_timestamp``). The last segment is open-
 past the metadata's ``end_timestamp`` (metadata is often a frame short) are never lost. A segment
 whose manifest already exists for the same output spec is marked skipped unless ``force``.
 
+A recording that cannot be planned fails alone, with its reason, and the others go on: image
+names too long for the file system, names that another recording of the same job would also
+write, or names another spec already owns under the output root (`framefleet.media.ownership`:
+refused unless ``takeover``). Planning claims the names of every recording it plans.
+
 Rows are plain dicts of the catalog's query shape, so planning works (and is tested) without a
 database; the plan is deterministic: rows sorted by record, content and path.
 """
@@ -18,19 +23,30 @@ from pathlib import Path
 from typing import Any
 
 from framefleet.catalog.kinds import is_video
-from framefleet.errors import MediaError
+from framefleet.errors import FramefleetError, MediaError
+from framefleet.media.images import EXTENSIONS
+from framefleet.media.naming import check_name_lengths, path_safe
+from framefleet.media.ownership import claim_names, pattern_of
 from framefleet.media.probe import probe_video
 from framefleet.media.sampling import split_segments
-from framefleet.media.specs import OutputSpec, SegmentSpec
+from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
+
+MAX_SEGMENTS_PER_VIDEO = 100_000
+"""More segments than this for one video means its metadata is wrong (11 days at 10 s)."""
 
 
 @dataclass(frozen=True)
 class PlannedSegment:
-    """A segment of the job, numbered in plan order; ``skipped``: its manifest already exists."""
+    """A segment of the job, numbered in plan order.
+
+    ``skipped``: its manifest already exists. ``error``: its recording could not be planned
+    (the segment is failed at once with this reason, never enqueued).
+    """
 
     segment_id: int
     spec: SegmentSpec
     skipped: bool
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,8 +58,13 @@ class Plan:
 
     @property
     def pending(self) -> tuple[PlannedSegment, ...]:
-        """The segments to run (not skipped)."""
-        return tuple(s for s in self.segments if not s.skipped)
+        """The segments to run (not skipped, not failed at planning)."""
+        return tuple(s for s in self.segments if not s.skipped and s.error is None)
+
+    @property
+    def failed(self) -> tuple[PlannedSegment, ...]:
+        """The segments of recordings that could not be planned."""
+        return tuple(s for s in self.segments if s.error is not None)
 
     @property
     def skipped(self) -> int:
@@ -61,6 +82,7 @@ def plan_job(
     output: OutputSpec,
     segment_seconds: float,
     force: bool = False,
+    takeover: bool | None = None,
 ) -> Plan:
     """Segments for every video row in ``rows`` (other rows are ignored); see the module doc.
 
@@ -68,7 +90,9 @@ def plan_job(
         output: what images to make, and where.
         segment_seconds: segment length; the tail segment may be shorter (and is open-ended).
         force: plan every segment, even those whose manifest exists.
+        takeover: replace images another spec owns under the same names (default: ``force``).
     """
+    takeover = force if takeover is None else takeover
     videos: dict[tuple[str, str], Mapping[str, Any]] = {}
     for row in rows:
         if is_video_row(row):
@@ -76,11 +100,60 @@ def plan_job(
     ordered = sorted(videos.values(), key=lambda r: (str(r["record_id"]), _content(r), r["path"]))
     segments: list[PlannedSegment] = []
     root = Path(output.out_dir)
+    names: dict[str, SegmentSpec] = {}  # image name pattern -> the recording that writes it
     for row in ordered:
-        for spec in _video_segments(row, output=output, segment_seconds=segment_seconds):
+        try:
+            specs = _video_segments(row, output=output, segment_seconds=segment_seconds)
+            _check_names(specs[0], names, takeover=takeover)
+        except Exception as e:  # one recording's problem, whatever it is, fails it alone
+            spec = _whole_recording(row, output)
+            segments.append(PlannedSegment(len(segments), spec, False, _reason(e)))
+            continue
+        for spec in specs:
             skipped = not force and (root / spec.manifest_name).is_file()
             segments.append(PlannedSegment(len(segments), spec, skipped))
     return Plan(tuple(segments), len(ordered))
+
+
+def _check_names(spec: SegmentSpec, names: dict[str, SegmentSpec], *, takeover: bool) -> None:
+    """Refuse names too long, or already written by another recording of this job or another
+    spec; then claim them under the output root."""
+    output = spec.output
+    widest = {"timestamp": 1e10 + 0.5, "grid_time": 1e10 + 0.5, "frame": 10**8}
+    check_name_lengths(
+        output.name_template,
+        {
+            "record_id": path_safe(spec.record_id),
+            "content": path_safe(spec.content),
+            "ext": EXTENSIONS[output.image_format],
+            **widest,
+        },
+    )
+    pattern = pattern_of(spec)
+    other = names.setdefault(pattern, spec)
+    if other is not spec:
+        raise MediaError(
+            f"record {spec.record_id!r} content {spec.content!r} ({spec.video_path}) would write "
+            f"the same image names as record {other.record_id!r} content {other.content!r} "
+            f"({other.video_path}) under {output.name_template!r}; nothing of it was run. Give "
+            "--name-template the fields that tell them apart ({record_id}, {content})"
+        )
+    claim_names(output.root.resolve(), spec, takeover=takeover)
+
+
+def _reason(error: BaseException) -> str:
+    text = str(error).strip() or repr(error)
+    return text if isinstance(error, FramefleetError) else f"{type(error).__name__}: {text}"
+
+
+def _whole_recording(row: Mapping[str, Any], output: OutputSpec) -> SegmentSpec:
+    """A stand-in spec for a recording that could not be planned (what status shows)."""
+    return SegmentSpec(
+        video_path=str(row.get("path") or "?").replace("\x00", "?"),
+        record_id=str(row.get("record_id") or "?").replace("\x00", "?"),
+        content=_content(row).replace("\x00", "?"),
+        output=output,
+    )
 
 
 def _content(row: Mapping[str, Any]) -> str:
@@ -90,7 +163,8 @@ def _content(row: Mapping[str, Any]) -> str:
 def _video_segments(
     row: Mapping[str, Any], *, output: OutputSpec, segment_seconds: float
 ) -> list[SegmentSpec]:
-    timestamps = row.get("timestamps_path")
+    timestamps = None if not row.get("timestamps_path") else str(row["timestamps_path"])
+    version = source_version(str(row["path"]), timestamps)
 
     def segment(start_seconds: float, end_seconds: float | None) -> SegmentSpec:
         return SegmentSpec(
@@ -98,15 +172,22 @@ def _video_segments(
             record_id=str(row["record_id"]),
             content=_content(row),
             start_timestamp=_number(row.get("start_timestamp")),
-            timestamps_path=None if not timestamps else str(timestamps),
+            timestamps_path=timestamps,
             start_seconds=start_seconds,
             end_seconds=end_seconds,
+            source_version=version,
             output=output,
         )
 
     duration = _duration(row)
     if duration is None:
         return [segment(0.0, None)]
+    if duration / segment_seconds > MAX_SEGMENTS_PER_VIDEO:
+        raise MediaError(
+            f"{row['path']}: the metadata says the recording lasts {duration:.0f} s, which would "
+            f"be more than {MAX_SEGMENTS_PER_VIDEO} segments of {segment_seconds:g} s; check its "
+            "start_timestamp/end_timestamp, or use longer --segment-seconds"
+        )
     spans = split_segments(0.0, duration, segment_seconds=segment_seconds, open_ended=True)
     return [segment(s.start_seconds, s.end_seconds) for s in spans]
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,15 +106,18 @@ class JobStore:
         spec: dict[str, Any],
         messages: Sequence[SegmentMessage],
         skipped: Iterable[int] = (),
+        failed: Mapping[int, str] | None = None,
         videos: int = 0,
         mode: str = "queue",
     ) -> None:
-        """Record a new job and all its segments (``skipped`` ones are complete already).
+        """Record a new job and all its segments (``skipped`` ones are complete already,
+        ``failed`` ones could not be planned: segment id -> why).
 
         Written before any message is enqueued, so a worker never sees a segment of a job
         the store does not know.
         """
         skipped_ids = set(skipped)
+        failed = dict(failed or {})
         now = time.time()
         total = sum(m.segment_id not in skipped_ids for m in messages)
         keys = job_keys(job_id)
@@ -129,13 +132,13 @@ class JobStore:
             "videos": videos,
             "enqueued": 0,
             "done": 0,
-            "failed": 0,
+            "failed": len(failed),
             "images": 0,
             "bytes": 0,
             "decode_seconds": 0,
             "created": now,
         }
-        if total == 0:
+        if total == len(failed):
             fields["finished"] = now
         with self.client.pipeline(transaction=False) as pipe:
             pipe.hset(keys[0], mapping=fields)
@@ -145,10 +148,17 @@ class JobStore:
                 pipe.hset(
                     keys[2],
                     mapping={
-                        m.segment_id: "skipped" if m.segment_id in skipped_ids else "queued"
+                        m.segment_id: "skipped"
+                        if m.segment_id in skipped_ids
+                        else "failed"
+                        if m.segment_id in failed
+                        else "queued"
                         for m in chunk
                     },
                 )
+            if failed:
+                pipe.hset(keys[6], mapping={i: error[:4000] for i, error in failed.items()})
+                pipe.sadd(keys[8], *failed)
             pipe.zadd(JOBS_INDEX, {job_id: now})
             pipe.zremrangebyrank(JOBS_INDEX, 0, -RECENT_JOBS_KEPT - 1)
             for key in keys:

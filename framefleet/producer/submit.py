@@ -85,6 +85,7 @@ def submit_job(
         spec=job_spec(output, segment_seconds=segment_seconds, query=query),
         messages=messages,
         skipped=[s.segment_id for s in plan.segments if s.skipped],
+        failed={s.segment_id: s.error for s in plan.failed if s.error is not None},
         videos=plan.videos,
     )
     if on_created is not None:

@@ -106,3 +106,39 @@ def test_queue_commands_name_the_unreachable_redis(cli: CliRunner) -> None:
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: cannot use Redis at {NO_REDIS}: ")
     assert "is it running there" in result.stderr
+
+
+def test_a_job_whose_segments_are_all_complete_is_a_clean_no_op(
+    cli: CliRunner, small_recordings: list[Recording], tmp_path: Path
+) -> None:
+    db = ["--db", f"sqlite:///{tmp_path / 'c.db'}"]
+    cli.invoke(main, ["catalog", *db, "add", str(small_recordings[0].path)])
+    args = ["extract", *db, "--out", str(tmp_path / "out"), "--local", "--workers", "2"]
+    first = cli.invoke(main, args)
+    assert first.exit_code == 0, first.output
+
+    again = cli.invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert again.stdout == (
+        f"nothing to do: all 1 segment(s) of 1 video(s) are already complete under "
+        f"{tmp_path / 'out'} (--force redoes them)\n"
+    )
+
+
+def test_record_ids_that_sanitise_alike_never_share_images(
+    small_recordings: list[Recording], tmp_path: Path
+) -> None:
+    video = small_recordings[2].path  # 3.5 s: 7 images each
+    rows = [
+        recording_row(video, "drive 1", seconds=3.5, start=100.0),
+        {**recording_row(video, "drive/1", seconds=3.5, start=100.0), "contents": "video"},
+    ]
+    out = tmp_path / "out"
+    plan = plan_job(rows, output=OutputSpec(out_dir=str(out)), segment_seconds=2.0)
+    run = run_local(plan, job_id="local-ids", out_dir=str(out), workers=2)
+
+    assert run.images == 14 and not run.failed
+    assert run.manifest is not None
+    paths = [line["path"] for line in manifest_lines(run.manifest.path)]
+    assert len(paths) == len(set(paths)) == 14
+    assert len([p for p in out.rglob("*.jpg")]) == 14

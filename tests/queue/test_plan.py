@@ -81,11 +81,51 @@ def test_segments_with_a_manifest_for_the_same_output_are_skipped_unless_forced(
     forced = plan_job(rows, output=output, segment_seconds=2.0, force=True)
     assert not any(s.skipped for s in forced.segments)
 
-    other = OutputSpec(out_dir=output.out_dir, target_fps="1")  # another spec: not the same work
-    assert not any(s.skipped for s in plan_job(rows, output=other, segment_seconds=2.0).segments)
+    other = OutputSpec(out_dir=output.out_dir, target_fps="1")  # another spec, the same names
+    refused = plan_job(rows, output=other, segment_seconds=2.0)
+    (failed,) = refused.failed
+    assert "Nothing was overwritten" in (failed.error or "") and not refused.pending
+    replaced = plan_job(rows, output=other, segment_seconds=2.0, force=True)
+    assert not replaced.failed and len(replaced.pending) == 2
 
 
 def test_duplicate_rows_of_one_file_and_content_plan_once(tmp_path: Path) -> None:
     row = recording_row(tmp_path / "a.mp4", "a", seconds=3.0, start=100.0)
     plan = plan_job([row, dict(row)], output=_output(tmp_path), segment_seconds=2.0)
     assert len(plan.segments) == 2
+
+
+def test_a_recording_that_cannot_be_planned_fails_alone(tmp_path: Path) -> None:
+    good = recording_row(tmp_path / "a.mp4", "a", seconds=3.0, start=100.0)
+    long_id = recording_row(tmp_path / "b.mp4", "b" * 300, seconds=3.0, start=100.0)
+    absurd = recording_row(tmp_path / "c.mp4", "c", seconds=3.0, start=100.0)
+    absurd["end_timestamp"] = 1e10
+    template = OutputSpec(
+        out_dir=str(tmp_path / "out"), name_template="{record_id}{record_id}{record_id}-{frame}"
+    )
+    plan = plan_job([good, long_id, absurd], output=template, segment_seconds=2.0)
+    errors = {s.spec.record_id: s.error for s in plan.failed}
+    assert set(errors) == {"b" * 300, "c"}
+    assert "more than the 255 a file name may have" in (errors["b" * 300] or "")
+    assert "more than 100000 segments" in (errors["c"] or "")
+    assert [s.spec.record_id for s in plan.pending] == ["a", "a"]
+
+
+def test_record_ids_that_sanitise_alike_get_their_own_names(tmp_path: Path) -> None:
+    rows = [
+        recording_row(tmp_path / "a.mp4", "drive 1", seconds=1.0, start=100.0),
+        recording_row(tmp_path / "b.mp4", "drive/1", seconds=1.0, start=100.0),
+    ]
+    plan = plan_job(rows, output=_output(tmp_path), segment_seconds=2.0)
+    assert not plan.failed and len(plan.pending) == 2
+
+
+def test_two_files_of_one_record_and_content_are_refused_not_merged(tmp_path: Path) -> None:
+    rows = [
+        recording_row(tmp_path / "a.mp4", "r", seconds=1.0, start=100.0),
+        recording_row(tmp_path / "b.mp4", "r", seconds=1.0, start=100.0),
+    ]
+    plan = plan_job(rows, output=_output(tmp_path), segment_seconds=2.0)
+    (failed,) = plan.failed
+    assert "would write the same image names as record 'r'" in (failed.error or "")
+    assert failed.spec.video_path.endswith("b.mp4") and len(plan.pending) == 1
