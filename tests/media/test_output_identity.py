@@ -185,8 +185,7 @@ def test_a_changed_video_is_a_new_identity(tiny_clip: Path, tmp_path: Path) -> N
 def test_any_template_text_is_valid_or_a_config_error(template: str) -> None:
     try:
         check_template(template)
-    except ConfigError as e:
-        assert "\n" not in str(e).strip() or "\n" in template
+    except ConfigError:
         return
     # A valid template formats for any values, and names stay relative and inside.
     for values in (
