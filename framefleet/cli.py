@@ -19,7 +19,7 @@ from framefleet.errors import FramefleetError
 
 
 class _Group(click.Group):
-    def main(  # type: ignore[override]
+    def main(
         self,
         args: Sequence[str] | None = None,
         prog_name: str | None = None,
