@@ -143,6 +143,20 @@ def load_settings(
     return settings
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password (if any) shown as ``***``: for every log, message and status.
+
+    ``postgresql+psycopg://framefleet:secret@db/x`` -> ``postgresql+psycopg://framefleet:***@db/x``;
+    ``redis://:secret@redis:6379/0`` -> ``redis://:***@redis:6379/0``.
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    credentials, _, host = rest.rpartition("@")
+    user, colon, _password = credentials.partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}@{host}"
+
+
 def replace(settings: Settings, **changes: Any) -> Settings:
     """A copy of ``settings`` with some fields changed (None values are ignored)."""
     return dataclasses.replace(settings, **{k: v for k, v in changes.items() if v is not None})

@@ -1,8 +1,12 @@
-"""Claims: which videos a watcher rule has enqueued, recorded so that it happens exactly once.
+"""Claims: which videos a watcher rule has enqueued, recorded so that it happens exactly once
+per version of each file.
 
 The ``claims`` table's primary key ``(file_id, rule)`` is what concurrent watchers race on: an
 insert that conflicts does nothing, and each watcher then reads back which claims carry its own
-job id. Finding work is an anti-join ("matching videos with no claim for this rule"), so rows
+job id. A claim remembers the file's source key (`version`); when ingest rewrites the row of a
+changed file (a video replaced or grown, a sidecar arriving or edited), the key changes and the
+claim is stale: the file is found again and re-claimed by an update that only one watcher wins.
+Finding work is an anti-join ("matching videos with no current claim for this rule"), so rows
 added by any process, committed in any order, are found on the next poll.
 """
 
@@ -12,7 +16,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, delete, exists, not_, select, update
+from sqlalchemy import and_, delete, exists, not_, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,38 +32,63 @@ from framefleet.errors import CatalogError
 def unclaimed_videos(catalog: Catalog, *, rule: str, where: str | None) -> list[dict[str, Any]]:
     """Videos matching ``where`` that ``rule`` has not claimed, as catalog query dicts."""
     engine = catalog._engine
+    current = or_(CL.c.version == F.c.source_key, CL.c.version.is_(None))
     condition = and_(
         build_filter(where, base_dir=catalog.base_dir, sqlite=engine.dialect.name == "sqlite"),
         is_video_column(F.c.path, F.c.content_type),
-        not_(exists().where(and_(CL.c.file_id == F.c.id, CL.c.rule == rule))),
+        not_(exists().where(and_(CL.c.file_id == F.c.id, CL.c.rule == rule, current))),
     )
     return list(QueryResult(catalog, condition))
+
+
+def adopt_legacy_claims(catalog: Catalog) -> int:
+    """Give claims made before claims had versions the current version of their file."""
+    key = select(F.c.source_key).where(F.c.id == CL.c.file_id).scalar_subquery()
+    return _write(catalog, update(CL).where(CL.c.version.is_(None)).values(version=key))
 
 
 def claim_files(
     catalog: Catalog, file_ids: Sequence[int], *, rule: str, job_id: str, owner: str
 ) -> set[int]:
-    """Claim ``file_ids`` for ``rule`` under ``job_id``; return the ids this call won."""
+    """Claim the current version of ``file_ids`` for ``rule`` under ``job_id``.
+
+    New claims are inserted; stale ones (the file changed since) are taken over by an update
+    that only matches while they are stale, so of several watchers exactly one wins each file.
+    Returns the ids this call won.
+    """
     if not file_ids:
         return set()
     engine = catalog._engine
     dialect = postgresql if engine.dialect.name == "postgresql" else sqlite
     now = time.time()
-    rows = [
-        {
-            "file_id": i,
-            "rule": rule,
-            "job_id": job_id,
-            "owner": owner,
-            "state": "claimed",
-            "claimed_at": now,
-        }
-        for i in sorted(set(file_ids))
-    ]
-    statement = dialect.insert(CL).on_conflict_do_nothing(index_elements=["file_id", "rule"])
+    ids = sorted(set(file_ids))
+    claim = {"job_id": job_id, "owner": owner, "state": "claimed", "claimed_at": now}
     try:
         with catalog._writing() as connection:
-            connection.execute(statement, rows)
+            versions = dict(
+                connection.execute(select(F.c.id, F.c.source_key).where(F.c.id.in_(ids))).all()
+            )
+            rows = [
+                {"file_id": i, "rule": rule, "version": versions[i], **claim}
+                for i in ids
+                if i in versions  # a row deleted meanwhile is not claimed
+            ]
+            if rows:
+                insert = dialect.insert(CL).on_conflict_do_nothing(
+                    index_elements=["file_id", "rule"]
+                )
+                connection.execute(insert, rows)
+            for row in rows:
+                connection.execute(
+                    update(CL)
+                    .where(
+                        CL.c.file_id == row["file_id"],
+                        CL.c.rule == rule,
+                        CL.c.version.is_not(None),
+                        CL.c.version != row["version"],
+                    )
+                    .values(version=row["version"], **claim)
+                )
             won = connection.execute(
                 select(CL.c.file_id).where(CL.c.rule == rule, CL.c.job_id == job_id)
             )
@@ -68,19 +97,26 @@ def claim_files(
         raise CatalogError(f"cannot record claims: {_reason(e)}") from e
 
 
-def mark_enqueued(catalog: Catalog, file_ids: Sequence[int], *, rule: str) -> None:
-    """The job of these claims is on the queue: they are final."""
+def mark_enqueued(catalog: Catalog, file_ids: Sequence[int], *, rule: str, job_id: str) -> None:
+    """The job of these claims is on the queue: they are final (for their file's version)."""
     _write(
         catalog,
-        update(CL).where(CL.c.rule == rule, CL.c.file_id.in_(file_ids)).values(state="enqueued"),
+        update(CL)
+        .where(CL.c.rule == rule, CL.c.file_id.in_(file_ids), CL.c.job_id == job_id)
+        .values(state="enqueued"),
     )
 
 
-def release_claims(catalog: Catalog, file_ids: Sequence[int], *, rule: str) -> None:
+def release_claims(catalog: Catalog, file_ids: Sequence[int], *, rule: str, job_id: str) -> None:
     """Give claims back (their job could not be enqueued): the next poll tries again."""
     _write(
         catalog,
-        delete(CL).where(CL.c.rule == rule, CL.c.file_id.in_(file_ids), CL.c.state == "claimed"),
+        delete(CL).where(
+            CL.c.rule == rule,
+            CL.c.file_id.in_(file_ids),
+            CL.c.job_id == job_id,
+            CL.c.state == "claimed",
+        ),
     )
 
 

@@ -140,6 +140,8 @@ class Claim(Base):
     owner: Mapped[str] = mapped_column(String(255))
     state: Mapped[str] = mapped_column(String(16))
     claimed_at: Mapped[float] = mapped_column(Float)
+    version: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    """The file's source key when claimed: a changed file no longer matches its claim."""
 
 
 files_table = cast(Table, File.__table__)

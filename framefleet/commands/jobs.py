@@ -18,7 +18,7 @@ import click
 import redis
 
 from framefleet.commands._common import CliState, image_options, is_terminal, output_spec_from
-from framefleet.config import Settings
+from framefleet.config import Settings, redact_url
 from framefleet.errors import NothingToDoError, QueueError
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.follow import follow_job
@@ -29,7 +29,7 @@ from framefleet.producer.messages import DEFAULT_QUEUE
 from framefleet.producer.plan import Plan, plan_job
 from framefleet.producer.progress import JobProgress, format_duration
 from framefleet.producer.status import JobStatus
-from framefleet.producer.store import JobStore, redact_url
+from framefleet.producer.store import JobStore
 from framefleet.producer.submit import new_job_id, retry_job, submit_job
 
 
@@ -117,7 +117,9 @@ def extract(
     plan = _plan(settings, query, output=output, force=force)
     if not plan.segments:
         described = ", ".join(f"{k}={v!r}" for k, v in query.items() if v) or "no filter"
-        message = f"no video in the catalog {settings.database_url} matches ({described})"
+        message = (
+            f"no video in the catalog {redact_url(settings.database_url)} matches ({described})"
+        )
         if allow_empty:
             click.echo(f"{message}; nothing to do")
             return

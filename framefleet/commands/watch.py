@@ -10,6 +10,7 @@ import click
 
 from framefleet.catalog import Catalog
 from framefleet.commands._common import CliState, image_options, output_spec_from
+from framefleet.config import redact_url
 from framefleet.errors import ConfigError
 from framefleet.producer.plan import plan_job
 from framefleet.producer.rules import Rule, load_rules, make_rule
@@ -116,13 +117,23 @@ def watch(
             )
             click.echo(
                 f"watching {', '.join(map(str, roots))} every {interval:g} s with rule(s) "
-                f"{', '.join(names)}; catalog {settings.database_url}",
+                f"{', '.join(names)}; catalog {redact_url(settings.database_url)}",
                 err=True,
             )
             try:
-                watcher.run(interval_seconds=interval, once=once)
+                report = watcher.run(interval_seconds=interval, once=once)
             except KeyboardInterrupt:
                 click.echo("stopped", err=True)
+                return
+            problems = len(report.errors) + len(report.ingest_failures)
+            click.echo(
+                f"one pass: {report.folders_ingested} folder(s) ingested, "
+                f"{sum(len(j) for j in report.enqueued.values())} job(s) enqueued, "
+                f"{len(report.waiting)} folder(s) still settling, {problems} problem(s)",
+                err=True,
+            )
+            if problems:
+                ctx.exit(1)
     finally:
         store.close()
 

@@ -9,9 +9,12 @@ win). Anyone else who would write the same names is refused with an error that s
 proceed, so two specs, two videos or two record ids never overwrite each other's images while
 their manifests say otherwise.
 
-Taking over (``--force``, or the watcher re-extracting a changed video) replaces the owner
-atomically after removing the previous owner's images and segment manifests, and drops its lines
-from job manifests: every manifest line keeps describing a file on disk.
+A newer version of the same thing (the same video file and output options, but the file
+changed, or its clock or start time did) replaces its older self by itself: that is how a
+re-extracted recording replaces its earlier images. Anything else takes over only when asked
+(``--force``). Taking over removes the previous owner's images and segment manifests, drops its
+lines from job manifests, then replaces the owner record atomically: every manifest line keeps
+describing a file on disk.
 """
 
 from __future__ import annotations
@@ -94,7 +97,8 @@ def claim_names(root: Path, spec: SegmentSpec, *, takeover: bool = False) -> boo
     """Make ``spec`` the owner of its image names under ``root``; True when it took them over.
 
     Args:
-        takeover: replace another owner (its images and manifests are removed first).
+        takeover: replace any other owner (its images and manifests are removed first); an
+            older version of the same video and output is replaced without it.
 
     Raises:
         OutputConflictError: another spec owns these names and ``takeover`` is False.
@@ -109,7 +113,8 @@ def claim_names(root: Path, spec: SegmentSpec, *, takeover: bool = False) -> boo
         current = read_owner(path)
     if current is None or current.identity == mine.identity:
         return False
-    if not takeover:
+    newer_self = current.video_path == mine.video_path and current.output == mine.output
+    if not (takeover or newer_self):
         raise OutputConflictError(conflict_message(current, mine, root))
     supersede(root, current)
     write_atomic(path, _encode(mine))

@@ -21,10 +21,10 @@ from kombu.connection import Connection
 from kombu.exceptions import OperationalError
 from kombu.messaging import Producer
 
+from framefleet.config import redact_url
 from framefleet.errors import QueueError
 from framefleet.producer.limits import TimeLimits
 from framefleet.producer.messages import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
-from framefleet.producer.store import redact_url
 
 BATCH_SIZE = 1000
 # kombu's API is untyped; these aliases keep strict mypy quiet at the two call sites.

@@ -31,11 +31,16 @@ class _Folder:
 
 @dataclass
 class SettleTracker:
-    """Remembers folder signatures between polls and reports folders that settled (again)."""
+    """Remembers folder signatures between polls and reports folders that settled (again).
+
+    ``waiting`` holds, after each poll, the folders changed but not settled yet, with the
+    seconds each still needs (or None while a file is marked in progress).
+    """
 
     settle_seconds: float
     clock: Callable[[], float] = time.monotonic
     wall: Callable[[], float] = time.time
+    waiting: dict[Path, float | None] = field(default_factory=dict)
     _folders: dict[Path, _Folder] = field(default_factory=dict)
 
     def poll(self, roots: Iterable[Path]) -> list[tuple[Path, list[Path]]]:
@@ -46,6 +51,7 @@ class SettleTracker:
         now = self.clock()
         seen: set[Path] = set()
         ready: list[tuple[Path, list[Path]]] = []
+        self.waiting = {}
         for folder, entries in _scan(roots):
             seen.add(folder)
             signature = tuple(sorted(entries))
@@ -59,12 +65,20 @@ class SettleTracker:
                 state.signature, state.since = signature, now
             busy = any(_in_progress(name) for name, _, _ in signature)
             quiet = now - state.since >= self.settle_seconds
-            if not busy and quiet and state.done_signature != signature:
+            if state.done_signature == signature:
+                continue
+            if not busy and quiet:
                 state.done_signature = signature
                 ready.append((folder, [folder / name for name, _, _ in signature]))
+            else:
+                self.waiting[folder] = None if busy else self.settle_seconds - (now - state.since)
         for gone in set(self._folders) - seen:
             del self._folders[gone]
         return ready
+
+    def forget(self, folder: Path) -> None:
+        """Treat ``folder`` as new: it is reported again once it settles (after a failure)."""
+        self._folders.pop(folder, None)
 
 
 def _scan(roots: Iterable[Path]) -> Iterable[tuple[Path, list[tuple[str, int, int]]]]:
@@ -75,8 +89,8 @@ def _scan(roots: Iterable[Path]) -> Iterable[tuple[Path, list[tuple[str, int, in
             for name in filenames:
                 try:
                     st = os.stat(os.path.join(dirpath, name))
-                except FileNotFoundError:
-                    continue  # removed between listing and stat
+                except OSError:
+                    continue  # removed between listing and stat, or unreadable
                 entries.append((name, st.st_size, st.st_mtime_ns))
             if entries:
                 yield Path(dirpath), entries

@@ -55,14 +55,6 @@ def connect(url: str) -> RedisClient:
         raise QueueError(f"bad Redis URL {url!r}: {e}") from e
 
 
-def redact_url(url: str) -> str:
-    """The URL without its password, for messages."""
-    if "@" not in url or "://" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://***@{rest.rsplit('@', 1)[1]}"
-
-
 def job_keys(job_id: str) -> list[str]:
     """The keys of one job, in the order the Lua scripts expect."""
     base = f"{PREFIX}job:{job_id}"

@@ -1,13 +1,20 @@
 """The watch loop: settle, ingest, claim, enqueue, mark enqueued; repeat.
 
-Exactly once per (file, rule), across restarts and with several watchers at once: a video is
-enqueued for a rule only by the watcher whose claim row (unique on file and rule) went into the
-catalog. A claim is written *before* the job is submitted and marked enqueued *after*; a claim
+Exactly once per (version of a file, rule), across restarts and with several watchers at once: a
+video is enqueued for a rule only by the watcher whose claim row (unique on file and rule, and
+remembering the file's version) went into the catalog. A file that changes (a video replaced or
+grown after a pause, a sidecar that arrives after its video or is edited) is ingested again when
+its folder settles again, which gives its row a new version; its claim is then stale and it is
+enqueued again, its earlier images replaced (`framefleet.media.ownership`). A claim is written
+*before* the job is submitted and marked enqueued *after*; a claim
 left unmarked by a watcher that died in between is released after ``stale_claim_seconds`` and the
 video is enqueued again (segments are idempotent, so the worst case is work done twice, never
 work lost). Rows added by other means (``catalog add`` on another host) are picked up too: each
 poll asks the catalog for every matching video without a claim for the rule, so rows committed
 out of order are never skipped the way a high-water-mark cursor would skip them.
+
+Nothing from one file, folder or rule stops the loop: whatever goes wrong with one is logged with
+its path and reason, and the rest goes on; the next poll tries again.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from typing import Any
 
 from framefleet.catalog import Catalog, ingest_paths
 from framefleet.catalog.claims import (
+    adopt_legacy_claims,
     claim_files,
     mark_enqueued,
     release_claims,
@@ -49,6 +57,10 @@ class PollReport:
     ingest_failures: list[str] = field(default_factory=list)
     enqueued: dict[str, list[str]] = field(default_factory=dict)
     """Rule name -> job ids submitted in this poll."""
+    errors: list[str] = field(default_factory=list)
+    """Folders or rules that could not be handled in this poll (retried on the next)."""
+    waiting: dict[Path, float | None] = field(default_factory=dict)
+    """Folders changed but not settled yet -> seconds still needed (None: a file in progress)."""
 
 
 def default_owner() -> str:
@@ -76,21 +88,41 @@ class Watcher:
         """One pass: ingest what settled, then claim and enqueue per rule."""
         report = PollReport()
         for folder, files in self.tracker.poll(self.roots):
-            ingest = ingest_paths(self.catalog, files, probe=probe_video)
-            report.folders_ingested += 1
-            for path, reason in ingest.failed:
-                report.ingest_failures.append(f"{path}: {reason}")
-                log.warning("skipped %s: %s", path, reason)
-            if ingest.added or ingest.updated:
-                log.info("ingested %s: %s", folder, ingest.summary())
-        released = release_stale_claims(self.catalog, older_than_seconds=self.stale_claim_seconds)
-        if released:
-            log.warning("released %d claim(s) left by a watcher that stopped mid-way", released)
+            try:
+                self._ingest(folder, files, report)
+            except Exception as e:  # one folder's problem never stops the watcher
+                report.errors.append(f"{folder}: {_reason(e)}")
+                log.error("could not ingest %s (retried on the next poll): %s", folder, _reason(e))
+                self.tracker.forget(folder)
+        report.waiting = dict(self.tracker.waiting)
+        self._housekeeping()
         for rule in self.rules:
-            job_id = self._enqueue_rule(rule)
+            try:
+                job_id = self._enqueue_rule(rule)
+            except Exception as e:
+                report.errors.append(f"rule {rule.name}: {_reason(e)}")
+                log.error("rule %s: could not enqueue (next poll retries): %s", rule.name, e)
+                continue
             if job_id is not None:
                 report.enqueued.setdefault(rule.name, []).append(job_id)
         return report
+
+    def _ingest(self, folder: Path, files: list[Path], report: PollReport) -> None:
+        ingest = ingest_paths(self.catalog, files, probe=probe_video)
+        report.folders_ingested += 1
+        for path, reason in ingest.failed:
+            report.ingest_failures.append(f"{path}: {reason}")
+            log.warning("skipped %s: %s", path, reason)
+        for path, reason in ingest.warnings:
+            log.warning("%s: %s", path, reason)
+        if ingest.added or ingest.updated:
+            log.info("ingested %s: %s", folder, ingest.summary())
+
+    def _housekeeping(self) -> None:
+        adopt_legacy_claims(self.catalog)
+        released = release_stale_claims(self.catalog, older_than_seconds=self.stale_claim_seconds)
+        if released:
+            log.warning("released %d claim(s) left by a watcher that stopped mid-way", released)
 
     def _enqueue_rule(self, rule: Rule) -> str | None:
         candidates = unclaimed_videos(self.catalog, rule=rule.name, where=rule.where)
@@ -110,9 +142,9 @@ class Watcher:
         try:
             segments = self.submit(rule, rows, job_id)
         except BaseException:
-            release_claims(self.catalog, sorted(won), rule=rule.name)
+            release_claims(self.catalog, sorted(won), rule=rule.name, job_id=job_id)
             raise
-        mark_enqueued(self.catalog, sorted(won), rule=rule.name)
+        mark_enqueued(self.catalog, sorted(won), rule=rule.name, job_id=job_id)
         for row in rows:
             log.info(
                 "picked up %s %s (%s) for rule %s: job %s",
@@ -125,15 +157,38 @@ class Watcher:
         log.info("rule %s: job %s, %d segment(s) enqueued", rule.name, job_id, segments)
         return job_id
 
-    def run(self, *, interval_seconds: float, once: bool = False) -> None:
-        """Poll until interrupted (or once); a failing poll is logged and retried next time."""
+    def run(self, *, interval_seconds: float, once: bool = False) -> PollReport:
+        """Poll until interrupted (or once, returning its report).
+
+        A poll that fails as a whole (the catalog or Redis unreachable) is logged and retried
+        after ``interval_seconds``; with ``once`` it raises.
+        """
+        announced: dict[Path, float | None] = {}
         while True:
             try:
-                self.poll()
-            except FramefleetError as e:
+                report = self.poll()
+            except Exception as e:
                 if once:
                     raise
-                log.error("poll failed, retrying in %.0f s: %s", interval_seconds, e)
+                log.error("poll failed, retrying in %.0f s: %s", interval_seconds, _reason(e))
+                time.sleep(interval_seconds)
+                continue
+            for folder, left in report.waiting.items():
+                if once or folder not in announced:
+                    log.info(
+                        "waiting for %s to settle (%s)",
+                        folder,
+                        "a file is still in progress"
+                        if left is None
+                        else f"unchanged for {self.settle_seconds:g} s needed, {left:.0f} s to go",
+                    )
+            announced = report.waiting
             if once:
-                return
+                return report
             time.sleep(interval_seconds)
+
+
+def _reason(error: BaseException) -> str:
+    """One line: a framefleet error's message; a foreign error with its type."""
+    text = str(error).strip().splitlines()[0] if str(error).strip() else repr(error)
+    return text if isinstance(error, FramefleetError) else f"{type(error).__name__}: {text}"

@@ -105,7 +105,11 @@ def _on_task_failure(
     A hard time limit (reported here, in the main process, after the pool process was killed)
     or a bug. Rejections are not failures: the message went back to the queue.
     """
-    if getattr(sender, "name", None) != TASK_NAME or isinstance(exception, Reject):
+    from framefleet.worker.tasks import SegmentFailedError
+
+    if getattr(sender, "name", None) != TASK_NAME or isinstance(
+        exception, Reject | SegmentFailedError
+    ):
         return
     try:
         message = SegmentMessage.from_dict((args or [None])[0])

@@ -16,7 +16,7 @@ Its only decisions are which errors are worth another try:
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NoReturn
 
 from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -34,6 +34,11 @@ PERMANENT = (MediaError, ConfigError, OutputError)
 RETRYABLE = (OSError, *REDIS_DOWN)
 
 
+class SegmentFailedError(Exception):
+    """Raised by the task after a failed segment was recorded, so that Celery logs the task as
+    failed ("raised expected"), not as succeeded, and acknowledges its message."""
+
+
 def register_tasks(app: Celery) -> Any:
     """Register the segment task on ``app``; returns it."""
 
@@ -46,6 +51,7 @@ def register_tasks(app: Celery) -> Any:
         ignore_result=True,
         max_retries=None,
         typing=False,
+        throws=(SegmentFailedError,),
     )
     def extract_segment(task: Task, message: dict[str, Any]) -> dict[str, Any]:
         return run_segment(task, message)
@@ -60,7 +66,7 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
         message = SegmentMessage.from_dict(raw)
     except ConfigError as e:
         log.error("dropping a malformed segment message: %s", e)
-        return {"status": "malformed", "error": str(e)}
+        raise SegmentFailedError(f"malformed segment message: {e}") from e
     reporter = hooks.reporter()
     delivery = reporter.begin(message, worker=str(task.request.hostname))
     where = f"job {message.job_id} segment {message.segment_id}"
@@ -107,11 +113,11 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
     return {"status": "done", "images": result.images_written, "skipped": result.skipped}
 
 
-def _fail(message: SegmentMessage, error: str) -> dict[str, Any]:
+def _fail(message: SegmentMessage, error: str) -> NoReturn:
     log.error("job %s segment %s failed: %s", message.job_id, message.segment_id, error)
     if hooks.reporter().failed(message, error) == 2:
         _finalize(message.job_id)
-    return {"status": "failed", "error": error}
+    raise SegmentFailedError(f"job {message.job_id} segment {message.segment_id}: {error}")
 
 
 def _finalize(job_id: str) -> None:
