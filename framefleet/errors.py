@@ -57,6 +57,11 @@ class MetadataError(CatalogError):
     """Raised when a sidecar metadata file is invalid (bad JSON, missing fields, wrong types)."""
 
 
+class EntryRejectedError(CatalogError):
+    """Raised when the database refuses the values of a catalog entry (too long, out of range,
+    not encodable); other entries can still be written."""
+
+
 class QueryError(CatalogError):
     """Raised when a filter expression does not parse or names something not allowed.
 

@@ -11,10 +11,12 @@ SQLAlchemy and Alembic only: the catalog never imports the media engine (videos 
 are probed through a callable passed to `ingest_paths`), Celery or Redis.
 """
 
+from framefleet.catalog.discover import discover
 from framefleet.catalog.entries import VideoInfoLike
-from framefleet.catalog.ingest import IngestReport, discover, ingest_paths
-from framefleet.catalog.query import FIELDS, format_query, parse_query
+from framefleet.catalog.ingest import IngestReport, ingest_paths
+from framefleet.catalog.query import parse_query
 from framefleet.catalog.store import Catalog, QueryResult
+from framefleet.catalog.syntax import FIELDS, format_query
 
 __all__ = [
     "FIELDS",

@@ -36,11 +36,18 @@ SQLITE_BUSY_TIMEOUT_SECONDS = 30.0
 _PG_MIGRATION_LOCK = 0x66666C74  # an arbitrary constant: "fflt"
 
 
-def create_catalog_engine(url: str, *, echo: bool = False) -> Engine:
+def create_catalog_engine(url: str, *, echo: bool = False, create: bool = True) -> Engine:
     """An engine for ``url``, configured for concurrent use of the catalog.
 
+    Args:
+        url: the database URL.
+        echo: log every statement.
+        create: a SQLite file that does not exist yet may be created; with False it is an error
+            (and nothing is created).
+
     Raises:
-        CatalogError: the URL is malformed or names a driver that is not installed.
+        CatalogError: the URL is malformed, names a driver that is not installed, or (with
+            ``create=False``) a SQLite file that does not exist.
     """
     try:
         parsed = make_url(url)
@@ -57,6 +64,11 @@ def create_catalog_engine(url: str, *, echo: bool = False) -> Engine:
             if not parent.is_dir():
                 raise CatalogError(
                     f"cannot open catalog {url!r}: directory {str(parent)!r} does not exist"
+                )
+            if not create and not Path(database).expanduser().exists():
+                raise CatalogError(
+                    f"catalog {url!r} does not exist: create it with 'framefleet catalog init' "
+                    "or 'framefleet catalog add' (or pass --db with the URL of another)"
                 )
         engine = _create(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS})
         _tune_sqlite(engine)
@@ -154,7 +166,7 @@ def migrate(engine: Engine) -> str:
     return head
 
 
-def _reason(error: SQLAlchemyError) -> str:
+def _reason(error: BaseException) -> str:
     """The first line of a driver error, without SQLAlchemy's background link."""
     original = getattr(error, "orig", None) or error
     return str(original).strip().splitlines()[0] if str(original).strip() else repr(original)

@@ -1,4 +1,4 @@
-"""What ingest hands the store: one `FileEntry` per data file, already validated.
+"""What ingest hands the store: one `FileEntry` per data file, validated by `check_entry`.
 
 Entries carry absolute paths; the store decides how to write them (relative to the base directory
 when under it). They are built from a pydtk sidecar (`framefleet.catalog.sidecar`) or from probing
@@ -10,6 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
+
+from framefleet.catalog.values import (
+    FREQUENCY_RANGE,
+    MAX_CONTENTS,
+    MAX_DESCRIPTION_CHARS,
+    MAX_INTEGER,
+    MAX_NAME_CHARS,
+    MAX_TAGS,
+    TIMESTAMP_RANGE,
+    check_paths,
+    number_problem,
+    show_path,
+    text_problem,
+)
+from framefleet.errors import MetadataError
 
 
 class VideoInfoLike(Protocol):
@@ -49,6 +64,8 @@ class FileEntry:
     contents: tuple[ContentEntry, ...]
     source_key: str
     """A digest of what this entry was built from; unchanged means nothing to write."""
+    sidecar_path: Path | None = None
+    """The sidecar it was read from (absolute), or None for a probed video."""
     description: str | None = None
     database_id: str | None = None
     sub_record_id: str | None = None
@@ -65,3 +82,64 @@ class FileEntry:
     width: int | None = None
     height: int | None = None
     frame_count: int | None = None
+
+
+_NAMES = ("record_id", "database_id", "sub_record_id", "data_type", "content_type")
+_PER_CONTENT_NAMES = ("msg_type", "msg_md5sum")
+_NUMBERS = {
+    "start_timestamp": TIMESTAMP_RANGE,
+    "end_timestamp": TIMESTAMP_RANGE,
+    "frequency": FREQUENCY_RANGE,
+    "duration_seconds": (0.0, TIMESTAMP_RANGE[1]),
+    "fps": (0.0, 1e6),
+}
+_INTEGERS = ("count", "width", "height", "frame_count")
+
+
+def check_entry(entry: FileEntry) -> None:
+    """Check that every value of ``entry`` fits the catalog (see `framefleet.catalog.values`).
+
+    Raises:
+        MetadataError: naming the file, the field and what is wrong with it.
+    """
+    where = show_path(entry.path)
+    check_paths((("path", entry.path), ("sidecar path", entry.sidecar_path)), where)
+    texts = [(name, getattr(entry, name), False) for name in (*_NAMES, *_PER_CONTENT_NAMES)]
+    texts.append(("description", entry.description, True))
+    for name, value, long in texts:
+        if value is not None:
+            limit = MAX_DESCRIPTION_CHARS if long else MAX_NAME_CHARS
+            _text(where, name, value, limit, name_like=not long)
+    for name, (low, high) in _NUMBERS.items():
+        _number(where, name, getattr(entry, name), low, high)
+    for name in _INTEGERS:
+        _number(where, name, getattr(entry, name), 0, MAX_INTEGER)
+    if len(entry.contents) > MAX_CONTENTS:
+        raise MetadataError(f"{where}: {len(entry.contents)} contents (at most {MAX_CONTENTS})")
+    for content in entry.contents:
+        _text(where, "content name", content.name, MAX_NAME_CHARS)
+        inner = f"{where}: contents[{content.name!r}]"
+        if len(content.tags) > MAX_TAGS:
+            raise MetadataError(f"{inner}: {len(content.tags)} tags (at most {MAX_TAGS})")
+        for tag in content.tags:
+            _text(inner, "tag", tag, MAX_NAME_CHARS)
+        for name in _PER_CONTENT_NAMES:
+            value = getattr(content, name)
+            if value is not None:
+                _text(inner, name, value, MAX_NAME_CHARS)
+        _number(inner, "count", content.count, 0, MAX_INTEGER)
+        _number(inner, "frequency", content.frequency, *FREQUENCY_RANGE)
+
+
+def _text(where: str, name: str, value: str, limit: int, *, name_like: bool = True) -> None:
+    problem = text_problem(value, max_chars=limit, name_like=name_like)
+    if problem is not None:
+        raise MetadataError(f"{where}: {name} {problem}")
+
+
+def _number(where: str, name: str, value: float | None, low: float, high: float) -> None:
+    if value is None:
+        return
+    problem = number_problem(value, low, high)
+    if problem is not None:
+        raise MetadataError(f"{where}: {name} {problem}")

@@ -30,19 +30,10 @@ from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.models import tags_table as T
-from framefleet.catalog.query import (
-    And,
-    Between,
-    Compare,
-    Expr,
-    In,
-    Like,
-    Not,
-    Or,
-    Value,
-    parse_query,
-)
+from framefleet.catalog.query import MAX_TERMS, parse_query
+from framefleet.catalog.syntax import And, Between, Compare, Expr, In, Like, Not, Or, Value
 from framefleet.catalog.times import TimeLike, to_epoch_seconds
+from framefleet.catalog.values import MAX_PATH_CHARS, text_problem
 from framefleet.errors import QueryError
 
 _LIKE_ESCAPE = "\\"
@@ -181,6 +172,17 @@ def glob_to_like(glob: str) -> str:
     return "".join(out)
 
 
+def _check_option(name: str, value: object) -> None:
+    """An option's text the database can take (valid Unicode, no NUL, bounded)."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        raise QueryError(f"a {name} must be text, got {value!r}")
+    problem = text_problem(value, max_chars=MAX_PATH_CHARS, name_like=False)
+    if problem is not None:
+        raise QueryError(f"{name} {value[:60]!r} {problem}")
+
+
 def build_filter(
     where: str | None = None,
     *,
@@ -206,13 +208,20 @@ def build_filter(
         sqlite: the query runs on SQLite (see `_ilike` and `_tag_exists`).
 
     Raises:
-        QueryError: a filter that does not parse, or a bad time or argument.
+        QueryError: a filter that does not parse or is too large, or a bad time or argument.
     """
     parts: list[ColumnElement[bool]] = []
     if where is not None and where.strip():
         parts.append(compile_filter(parse_query(where), base_dir=base_dir, sqlite=sqlite))
     if isinstance(tags, str):
         raise QueryError(f"tags must be a list of tag names, got the string {tags!r}")
+    if len(tags) > MAX_TERMS:
+        raise QueryError(f"{len(tags)} tags given (at most {MAX_TERMS})")
+    for name, value in [("tag", tag) for tag in tags] + [
+        ("record id glob", record_id),
+        ("content glob", content),
+    ]:
+        _check_option(name, value)
     parts.extend(_tag_exists(T.c.name == tag, sqlite=sqlite) for tag in tags)
     if record_id is not None:
         parts.append(_ilike(F.c.record_id, glob_to_like(record_id), sqlite=sqlite))

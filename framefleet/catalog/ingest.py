@@ -7,31 +7,63 @@ the media engine): its record id is its file stem unless one is given, its start
 ``start_timestamp``, else the first row of ``<stem>_timestamps.csv`` beside it (which is added
 too, linked to the video), else 0 with a warning.
 
-Ingest is idempotent: each row remembers a digest of what it was built from (the sidecar's bytes,
-a video's size and mtime), so adding a tree again re-parses sidecars but writes nothing and
-probes nothing; a changed sidecar rewrites its row. A bad file is reported in the
-`IngestReport` and skipped; the rest goes in.
+Ingest is idempotent: each row remembers a digest of what it was built from (the sidecar's path
+and bytes and its data file's size and mtime; a video's size and mtime), so adding a tree again
+re-parses sidecars but writes nothing and probes nothing; a changed sidecar, or a data file
+replaced under the same sidecar, rewrites its row ("updated").
+
+Ingest never stops at a bad file. Whatever goes wrong with one file (any exception, foreign ones
+reported as ``Type: message``) is reported in the `IngestReport` with its path, and the rest goes
+in. A batch the database refuses is written again file by file, so only the files with values it
+refuses fail. Only a database that cannot be reached at all stops an ingest (`CatalogError`).
+
+Each row remembers the sidecar that described it. A second sidecar describing an already
+catalogued file is reported and skipped while the first still exists; when the first is gone
+(moved or renamed), the new one takes over with a warning. A sidecar whose data file lies outside
+the dataset root (the path given to ingest, or the catalog's base directory; symlinks resolved)
+is catalogued with a warning, or refused with ``confine=True``.
 """
 
 from __future__ import annotations
 
-import mimetypes
+import math
 import os
+import stat
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from framefleet.catalog.entries import ContentEntry, FileEntry, VideoInfoLike
+from framefleet.catalog.discover import discover_roots
+from framefleet.catalog.entries import FileEntry, VideoInfoLike, check_entry
 from framefleet.catalog.sidecar import read_sidecar, source_key
-from framefleet.catalog.store import Catalog
-from framefleet.errors import FramefleetError, MetadataError
-
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".mkv", ".avi", ".m4v", ".webm"})
-"""Files taken for videos when they have no sidecar."""
-BARE_VIDEO_CONTENT = "video"
-"""Content name of a video added without a sidecar (as in pydtk's own sample)."""
+from framefleet.catalog.store import Catalog, KnownFile
+from framefleet.catalog.values import (
+    MAX_NAME_CHARS,
+    MAX_PATH_CHARS,
+    TIMESTAMP_RANGE,
+    check_paths,
+    show_path,
+    text_problem,
+)
+from framefleet.catalog.videos import (
+    camera_times_ms,
+    unchanged,
+    video_entries,
+)
+from framefleet.errors import (
+    ConfigError,
+    EntryRejectedError,
+    FramefleetError,
+    MetadataError,
+)
+from framefleet.pydtk import (
+    SIDECAR_SUFFIX,
+    sidecar_for,
+    timestamps_csv_for,
+)
 
 _FIRST_ANALYZE = 1000
+_MAX_MESSAGE_CHARS = 500
 Probe = Callable[[Path], VideoInfoLike]
 Progress = Callable[[int, int], None]
 """Called as ``progress(done, total)`` after each file."""
@@ -48,46 +80,13 @@ class IngestReport:
     warnings: list[tuple[Path, str]] = field(default_factory=list)
 
     def summary(self) -> str:
-        return (
+        text = (
             f"{self.added} added, {self.updated} updated, {self.unchanged} unchanged, "
             f"{len(self.failed)} failed"
         )
-
-
-def discover(paths: Iterable[str | os.PathLike[str]]) -> tuple[list[Path], list[tuple[Path, str]]]:
-    """The sidecars and sidecar-less videos under ``paths`` (sorted), and paths that are neither.
-
-    Directories are walked recursively, skipping hidden ones. A file named directly is taken as a
-    sidecar (``*.json``), as its own sidecar's data file (``x.mp4`` with ``x.mp4.json``), or as
-    a video.
-    """
-    found: dict[Path, None] = {}
-    bad: list[tuple[Path, str]] = []
-    for raw in paths:
-        root = Path(raw).expanduser().resolve()
-        if root.is_dir():
-            for dirpath, dirnames, filenames in os.walk(root):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                names = set(filenames)
-                for name in sorted(filenames):
-                    if name.startswith("."):
-                        continue
-                    suffix = os.path.splitext(name)[1].lower()
-                    if suffix == ".json" or (
-                        suffix in VIDEO_SUFFIXES and name + ".json" not in names
-                    ):
-                        found[Path(dirpath, name)] = None
-        elif root.is_file():
-            sidecar = root.with_name(root.name + ".json")
-            if root.suffix.lower() == ".json" or root.suffix.lower() in VIDEO_SUFFIXES:
-                found[sidecar if sidecar.is_file() else root] = None
-            elif sidecar.is_file():
-                found[sidecar] = None
-            else:
-                bad.append((root, "neither a pydtk sidecar (*.json) nor a video, and no sidecar"))
-        else:
-            bad.append((root, "no such file or directory"))
-    return list(found), bad
+        if self.warnings:
+            text += f", {len(self.warnings)} warning{'s' if len(self.warnings) > 1 else ''}"
+        return text
 
 
 def ingest_paths(
@@ -100,6 +99,7 @@ def ingest_paths(
     start_timestamp: float | None = None,
     batch_size: int = 1000,
     progress: Progress | None = None,
+    confine: bool = False,
 ) -> IngestReport:
     """Add the sidecars and videos under ``paths`` to ``catalog``.
 
@@ -113,158 +113,54 @@ def ingest_paths(
         start_timestamp: epoch seconds of the first frame of videos without a sidecar.
         batch_size: files per write transaction.
         progress: called as ``progress(done, total)`` after each file.
+        confine: refuse sidecars whose data file lies outside the dataset root (the path given
+            here that the sidecar was found under, or the catalog's base directory); without it
+            they are added with a warning.
 
     Returns:
-        The counts and the reasons of failures and warnings.
+        The counts and the reasons of failures and warnings (each naming its file).
+
+    Raises:
+        ConfigError: a bad argument.
+        CatalogError: the database cannot be reached or written at all.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    candidates, bad = discover(paths)
-    report = IngestReport(failed=list(bad))
-    claimed: dict[Path, Path] = {}  # data file -> the candidate that described it first
-    base_dir = catalog.base_dir
-    done = 0
+    _check_options(batch_size, start_timestamp, database_id, record_id)
+    candidates, bad = discover_roots(paths)
+    run = _Ingest(
+        catalog,
+        IngestReport(failed=list(bad)),
+        probe=probe,
+        database_id=database_id,
+        record_id=record_id,
+        start_timestamp=start_timestamp,
+        confine=confine,
+        total=len(candidates),
+        progress=progress,
+    )
     next_analyze = _FIRST_ANALYZE
     for start in range(0, len(candidates), batch_size):
-        batch = candidates[start : start + batch_size]
-        entries: list[FileEntry] = []
-        known = catalog.source_keys([p for p in batch if p.suffix.lower() != ".json"])
-        for candidate in batch:
-            try:
-                if candidate.suffix.lower() == ".json":
-                    built = [read_sidecar(candidate, base_dir=base_dir, database_id=database_id)]
-                else:
-                    built = _bare_video(
-                        candidate,
-                        known.get(candidate),
-                        probe=probe,
-                        database_id=database_id,
-                        record_id=record_id,
-                        start_timestamp=start_timestamp,
-                        report=report,
-                    )
-            except (FramefleetError, OSError) as e:
-                report.failed.append((candidate, _message(candidate, e)))
-                built = []
-            for entry in built:
-                first = claimed.setdefault(entry.path, candidate)
-                if first != candidate:
-                    report.failed.append(
-                        (candidate, f"{entry.path} is already described by {first}; skipped")
-                    )
-                else:
-                    entries.append(entry)
-            done += 1
-            if progress is not None:
-                progress(done, len(candidates))
-        for outcome in catalog.upsert(entries):
-            setattr(report, outcome, getattr(report, outcome) + 1)
-        if report.added >= next_analyze:  # at 1k, 2k, 4k... new files: see Catalog.analyze
+        run.batch(candidates[start : start + batch_size])
+        if run.report.added >= next_analyze:  # at 1k, 2k, 4k... new files: see Catalog.analyze
             catalog.analyze()
-            next_analyze = 2 * report.added
-    return report
+            next_analyze = 2 * run.report.added
+    return run.report
 
 
-def _message(candidate: Path, error: BaseException) -> str:
-    text = str(error)
-    return text if str(candidate) in text else f"{candidate}: {text}"
-
-
-def _bare_video(
-    video: Path,
-    known_key: str | None,
-    *,
-    probe: Probe | None,
-    database_id: str | None,
-    record_id: str | None,
-    start_timestamp: float | None,
-    report: IngestReport,
-) -> list[FileEntry]:
-    """The entries of a video without a sidecar: the video, and its timestamps CSV if any."""
-    video = video.resolve()
-    stat = video.stat()
-    csv = video.with_name(video.stem + "_timestamps.csv")
-    # A CSV with a sidecar of its own is described by that sidecar, not added here.
-    companion = csv.is_file() and not csv.with_name(csv.name + ".json").is_file()
-    csv_state = (csv.stat().st_size, csv.stat().st_mtime_ns) if companion else None
-    options = (database_id or "", record_id or "", start_timestamp)
-    key = source_key(video, stat.st_size, stat.st_mtime_ns, options, csv_state)
-    if key == known_key:
-        return [_unchanged(video, key)] + ([_unchanged(csv.resolve(), key)] if companion else [])
-    if probe is None:
-        raise MetadataError(f"{video}: no sidecar ({video.name}.json), and probing is off")
-    info = probe(video)
-    times_ms = _read_times_ms(csv) if companion else []
-    if start_timestamp is not None:
-        start = start_timestamp
-    elif times_ms:
-        start = times_ms[0] / 1000.0
-    else:
-        start = 0.0
-        report.warnings.append(
-            (video, f"{video}: no start time (no --start-timestamp, no {csv.name}): using 0")
+def _check_options(
+    batch_size: int, start: float | None, database_id: str | None, record_id: str | None
+) -> None:
+    if batch_size < 1:
+        raise ConfigError(f"batch_size must be >= 1, got {batch_size}")
+    low, high = TIMESTAMP_RANGE
+    if start is not None and not (math.isfinite(start) and low <= start < high):
+        raise ConfigError(
+            f"start_timestamp must be epoch seconds from {low:.0f} to {high:.0f} "
+            f"(before the year 10000), got {start!r}"
         )
-    duration = float(info.duration_seconds)
-    end = max(start + duration, times_ms[-1] / 1000.0) if times_ms else start + duration
-    rid = record_id or video.stem
-    entries = [
-        FileEntry(
-            path=video,
-            record_id=rid,
-            database_id=database_id,
-            data_type="raw_data",
-            contents=(ContentEntry(name=BARE_VIDEO_CONTENT, tags=("video",)),),
-            source_key=key,
-            content_type=mimetypes.guess_type(video.name)[0] or "video/mp4",
-            start_timestamp=start,
-            end_timestamp=end,
-            duration_seconds=duration,
-            fps=float(info.fps),
-            width=int(info.width),
-            height=int(info.height),
-            frame_count=int(info.frame_count),
-        )
-    ]
-    if times_ms:
-        entries.append(
-            FileEntry(
-                path=csv.resolve(),
-                record_id=rid,
-                database_id=database_id,
-                data_type="raw_data",
-                contents=(ContentEntry(name=BARE_VIDEO_CONTENT, tags=("timestamps",)),),
-                source_key=key,
-                content_type="text/csv",
-                start_timestamp=times_ms[0] / 1000.0,
-                end_timestamp=times_ms[-1] / 1000.0,
-                count=len(times_ms),
-            )
-        )
-    return entries
-
-
-def _unchanged(video: Path, key: str) -> FileEntry:
-    """A stand-in for a known, unchanged video: the store sees the same key and writes nothing."""
-    return FileEntry(path=video, record_id="", contents=(), source_key=key)
-
-
-def _read_times_ms(csv: Path) -> list[int]:
-    """The first column of a pydtk camera timestamps CSV: epoch milliseconds, one row a frame."""
-    times = []
-    with csv.open() as f:
-        for number, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            first = line.split(",", 1)[0].strip()
-            try:
-                times.append(int(float(first)))
-            except ValueError as e:
-                raise MetadataError(
-                    f"{csv}:{number}: expected epoch milliseconds in column 1, got {first!r}"
-                ) from e
-    if not times:
-        raise MetadataError(f"{csv}: empty timestamps CSV")
-    return times
+    for name, value in (("database_id", database_id), ("record_id", record_id)):
+        problem = None if value is None else text_problem(value, max_chars=MAX_NAME_CHARS)
+        if problem is not None:
+            raise ConfigError(f"{name} {value!r} {problem}")
 
 
 def ingest_summary(report: IngestReport) -> Sequence[str]:
@@ -273,3 +169,206 @@ def ingest_summary(report: IngestReport) -> Sequence[str]:
     lines += [f"warning: {message}" for _, message in report.warnings]
     lines.append(report.summary())
     return lines
+
+
+def _message(candidate: Path, error: BaseException) -> str:
+    """One line naming the file: framefleet's own messages as they are, others with their type."""
+    if isinstance(error, FramefleetError | OSError):
+        text = str(error)
+    else:
+        text = f"{type(error).__name__}: {error}"
+    text = " ".join(text.split()) or type(error).__name__
+    if len(text) > _MAX_MESSAGE_CHARS:
+        text = text[: _MAX_MESSAGE_CHARS - 3] + "..."
+    shown = show_path(candidate)
+    return text if shown in text else f"{shown}: {text}"
+
+
+@dataclass
+class _Ingest:
+    """One `ingest_paths` run: its options, its report and which file each candidate claimed."""
+
+    catalog: Catalog
+    report: IngestReport
+    probe: Probe | None
+    database_id: str | None
+    record_id: str | None
+    start_timestamp: float | None
+    confine: bool
+    total: int
+    progress: Progress | None
+    done: int = 0
+    claimed: dict[Path, Path] = field(default_factory=dict)
+    """Data file -> the candidate that described it first in this run."""
+
+    def fail(self, candidate: Path, error: BaseException | str) -> None:
+        message = error if isinstance(error, str) else _message(candidate, error)
+        self.report.failed.append((candidate, message))
+
+    def warn(self, candidate: Path, message: str) -> None:
+        self.report.warnings.append((candidate, message))
+
+    def batch(self, batch: Sequence[tuple[Path, Path]]) -> None:
+        """Read, check and write one batch of candidates (each a sidecar or a bare video)."""
+        base_dir = self.catalog.base_dir
+        read: dict[Path, FileEntry | Exception] = {}
+        lookups: list[Path] = []
+        for candidate, _ in batch:
+            try:
+                if candidate.suffix.lower() == SIDECAR_SUFFIX:
+                    entry = read_sidecar(candidate, base_dir=base_dir, database_id=self.database_id)
+                    read[candidate] = entry
+                    lookups.append(entry.path)
+                elif _storable(video := candidate.resolve()):
+                    lookups.append(video)
+            except Exception as e:  # any one file's problem is that file's failure
+                read[candidate] = e
+        known = self.catalog.known_files(lookups)
+        groups: list[tuple[Path, list[FileEntry]]] = []
+        for candidate, root in batch:
+            try:
+                built = read.get(candidate)
+                if isinstance(built, Exception):
+                    raise built
+                if built is not None:
+                    entries = self._accept_sidecar(candidate, root, built, known)
+                else:
+                    entries = self._bare_video(candidate, known)
+                for entry in entries:
+                    check_entry(entry)
+            except Exception as e:
+                self.fail(candidate, e)
+                entries = []
+            groups.append((candidate, self._claim(candidate, entries)))
+            self.done += 1
+            if self.progress is not None:
+                self.progress(self.done, self.total)
+        self._write([(candidate, entries) for candidate, entries in groups if entries])
+
+    def _claim(self, candidate: Path, entries: list[FileEntry]) -> list[FileEntry]:
+        """The entries this candidate may write: not the files another one described first."""
+        kept = []
+        for entry in entries:
+            first = self.claimed.setdefault(entry.path, candidate)
+            if first != candidate:
+                self.fail(
+                    candidate,
+                    f"{show_path(candidate)}: {show_path(entry.path)} is already described by "
+                    f"{show_path(first)}; skipped",
+                )
+            else:
+                kept.append(entry)
+        return kept
+
+    def _write(self, groups: list[tuple[Path, list[FileEntry]]]) -> None:
+        """One transaction for the batch; if the database refuses it, one per candidate."""
+        entries = [entry for _, group in groups for entry in group]
+        if not entries:
+            return
+        try:
+            outcomes = self.catalog.upsert(entries)
+        except (EntryRejectedError, MetadataError):
+            outcomes = []
+            for candidate, group in groups:
+                try:
+                    outcomes += self.catalog.upsert(group)
+                except (EntryRejectedError, MetadataError) as e:
+                    self.fail(candidate, e)
+        for outcome in outcomes:
+            setattr(self.report, outcome, getattr(self.report, outcome) + 1)
+
+    def _accept_sidecar(
+        self, sidecar: Path, root: Path, entry: FileEntry, known: dict[Path, KnownFile]
+    ) -> list[FileEntry]:
+        """The entry, unless another living sidecar describes its file or it escapes the root."""
+        shown = show_path(sidecar)
+        previous = known.get(entry.path)
+        before = None if previous is None else previous.sidecar_path
+        if before is not None and before != entry.sidecar_path:
+            if os.path.isfile(before):
+                raise MetadataError(
+                    f"{shown}: {show_path(entry.path)} is already described by "
+                    f"{show_path(before)}; skipped (remove one of the two sidecars)"
+                )
+            self.warn(
+                sidecar,
+                f"{shown}: {show_path(entry.path)} was described by {show_path(before)}, "
+                "which no longer exists; this sidecar takes over",
+            )
+        outside = self._outside(entry.path, root)
+        if outside:
+            message = f"{shown}: data file {show_path(entry.path)} is outside {outside}"
+            if self.confine:
+                raise MetadataError(f"{message}; refused (--confine)")
+            self.warn(sidecar, message)
+        return [entry]
+
+    def _outside(self, path: Path, root: Path) -> str:
+        """Empty when ``path`` lies under the root or the base directory, else what it is not
+        under (for the message)."""
+        roots = [root] + ([self.catalog.base_dir] if self.catalog.base_dir is not None else [])
+        real = os.path.realpath(path)
+        for r in roots:
+            top = os.path.realpath(r)
+            if real == top or real.startswith(top.rstrip("/") + "/"):
+                return ""
+        return "the dataset root " + " or ".join(show_path(r) for r in roots)
+
+    def _bare_video(self, video: Path, known: dict[Path, KnownFile]) -> list[FileEntry]:
+        """The entries of a video without a sidecar: the video, and its timestamps CSV if any."""
+        video = video.resolve()
+        check_paths([("path", video)], show_path(video))  # before probing it
+        stat_result = video.stat()
+        if not stat.S_ISREG(stat_result.st_mode):
+            raise MetadataError(f"{show_path(video)}: not a regular file")
+        previous = known.get(video)
+        if previous is not None and previous.sidecar_path is not None:
+            if os.path.isfile(previous.sidecar_path):
+                self.report.unchanged += 1  # described by a sidecar elsewhere: that one rules
+                return []
+            self.warn(
+                video,
+                f"{show_path(video)}: was described by {show_path(previous.sidecar_path)}, "
+                "which no longer exists; probed instead",
+            )
+        csv = timestamps_csv_for(video)
+        # A CSV with a sidecar of its own is described by that sidecar, not added here.
+        companion = csv.is_file() and not sidecar_for(csv).is_file()
+        csv_state = (csv.stat().st_size, csv.stat().st_mtime_ns) if companion else None
+        options = (self.database_id or "", self.record_id or "", self.start_timestamp)
+        key = source_key(video, stat_result.st_size, stat_result.st_mtime_ns, options, csv_state)
+        if previous is not None and key == previous.source_key:
+            same = [unchanged(video, key)]
+            return same + ([unchanged(csv.resolve(), key)] if companion else [])
+        if self.probe is None:
+            raise MetadataError(
+                f"{show_path(video)}: no sidecar ({video.name}.json), and probing is off"
+            )
+        info = self.probe(video)
+        times_ms = camera_times_ms(csv) if companion else ()
+        return video_entries(
+            video,
+            csv,
+            info,
+            times_ms,
+            key=key,
+            record_id=self.record_id or video.stem,
+            database_id=self.database_id,
+            start=self._start(video, csv, times_ms),
+        )
+
+    def _start(self, video: Path, csv: Path, times_ms: tuple[int, ...]) -> float:
+        if self.start_timestamp is not None:
+            return self.start_timestamp
+        if times_ms:
+            return times_ms[0] / 1000.0
+        self.warn(
+            video,
+            f"{show_path(video)}: no start time (no --start-timestamp, no {csv.name}): using 0",
+        )
+        return 0.0
+
+
+def _storable(path: Path) -> bool:
+    """A path the database can be asked about (a bad one fails later, with its reason)."""
+    return text_problem(str(path), max_chars=MAX_PATH_CHARS, name_like=False) is None

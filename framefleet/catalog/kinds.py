@@ -6,14 +6,14 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, func, or_
 
-VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".avi", ".webm", ".ts", ".h264", ".264", ".hevc")
+from framefleet.pydtk import VIDEO_SUFFIXES, is_video_name
+
+__all__ = ["VIDEO_SUFFIXES", "is_video", "is_video_column"]
 
 
 def is_video(path: str | None, content_type: str | None) -> bool:
     """A video: its content type is ``video/*``, or its file name has a video suffix."""
-    return (content_type or "").startswith("video/") or (path or "").lower().endswith(
-        VIDEO_SUFFIXES
-    )
+    return (content_type or "").startswith("video/") or is_video_name(path or "")
 
 
 def is_video_column(path: ColumnElement[Any], content_type: ColumnElement[Any]) -> Any:

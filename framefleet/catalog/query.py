@@ -1,8 +1,9 @@
-"""The catalog's filter language: a tokenizer, a recursive-descent parser and its syntax tree.
+"""The catalog's filter language: a tokenizer and a recursive-descent parser.
 
 It reads pydtk-style filter strings such as
 ``tags like "%camera%" and record_id like "%016_%" and start_timestamp >= 1489728491``
-into a small tree (`Expr`) that `framefleet.catalog.filters` turns into SQLAlchemy expressions with
+into a small tree (`Expr`, see `framefleet.catalog.syntax`) that `framefleet.catalog.filters`
+turns into SQLAlchemy expressions with
 bound parameters. Nothing of the text ever becomes SQL: only whitelisted field names map to
 columns, and every literal is a parameter. Anything else (``;``, ``--``, a sub-select, a function
 call, an unknown field) is a `QueryError` that shows the query with a caret under the token, and is
@@ -20,9 +21,17 @@ Grammar (keywords and field names are case-insensitive)::
                 | FIELD ["not"] "between" value "and" value
     value      := STRING | NUMBER
     STRING     := '...' or "..." (the quote doubled inside stands for itself)
-    NUMBER     := [-+]? digits [. digits] [e [-+] digits]
+    NUMBER     := [-+]? digits [. digits] [e [-+] digits]   (ASCII digits)
 
-`format_query` prints a tree back as text that parses to the same tree.
+Any text gives either a tree or a `QueryError`; the parser is bounded whatever the input: at most
+`MAX_QUERY_CHARS` characters, `MAX_TERMS` predicates, `MAX_LIST_VALUES` values in one ``in``
+list, `MAX_DEPTH` levels of parentheses and ``not``, numbers of at most `MAX_NUMBER_CHARS`
+characters (so none overflows a float or an integer conversion), and strings of valid Unicode
+without NUL (both would be refused by the database). Every message is one line, followed by the
+query's line (non-printable characters shown as ``?``, long lines cut around the error) and a
+caret under the offending token.
+
+`framefleet.catalog.syntax.format_query` prints a tree back as text that parses to the same tree.
 """
 
 from __future__ import annotations
@@ -30,86 +39,35 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Literal
 
+from framefleet.catalog.syntax import (
+    FIELDS,
+    NUMBER_FIELDS,
+    TEXT_FIELDS,
+    And,
+    Between,
+    Compare,
+    Expr,
+    In,
+    Like,
+    Not,
+    Or,
+    Value,
+)
 from framefleet.catalog.times import to_epoch_seconds
 from framefleet.errors import QueryError
 
-TEXT_FIELDS = (
-    "record_id",
-    "sub_record_id",
-    "database_id",
-    "description",
-    "data_type",
-    "path",
-    "content_type",
-    "contents",
-    "tags",
-)
-NUMBER_FIELDS = ("start_timestamp", "end_timestamp", "duration")
-FIELDS = TEXT_FIELDS + NUMBER_FIELDS
-"""The fields a filter may name, and nothing else."""
-
+MAX_QUERY_CHARS = 100_000
+"""Longest filter text (a list of a thousand paths fits)."""
+MAX_TERMS = 256
+"""Most predicates in one filter (plus the query options' conditions)."""
+MAX_LIST_VALUES = 1000
+"""Most values in one ``in (...)`` list."""
 MAX_DEPTH = 64
 """Nesting limit for parentheses and ``not``: deeper is an error, not a stack overflow."""
-
-CompareOp = Literal["=", "!=", "<", "<=", ">", ">="]
-Value: TypeAlias = str | int | float
-
-
-@dataclass(frozen=True)
-class Compare:
-    """``field op value``."""
-
-    field: str
-    op: CompareOp
-    value: Value
-
-
-@dataclass(frozen=True)
-class Like:
-    """``field [not] like pattern``: ``%`` any run, ``_`` one character, ``\\x`` a literal x."""
-
-    field: str
-    pattern: str
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class In:
-    """``field [not] in (v1, v2, ...)``."""
-
-    field: str
-    values: tuple[Value, ...]
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class Between:
-    """``field [not] between low and high`` (both ends included, as in SQL)."""
-
-    field: str
-    low: Value
-    high: Value
-    negated: bool = False
-
-
-@dataclass(frozen=True)
-class Not:
-    operand: Expr
-
-
-@dataclass(frozen=True)
-class And:
-    operands: tuple[Expr, ...]
-
-
-@dataclass(frozen=True)
-class Or:
-    operands: tuple[Expr, ...]
-
-
-Expr: TypeAlias = Compare | Like | In | Between | Not | And | Or
+MAX_NUMBER_CHARS = 32
+"""Longest number literal: enough for every float's repr, short of any overflow."""
 
 TokenKind = Literal["word", "string", "number", "op", "(", ")", ",", "end"]
 
@@ -128,21 +86,37 @@ class Token:
         return self.start + max(len(self.text), 1)
 
 
-_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+_NUMBER = re.compile(r"[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _OPS = ("<=", ">=", "!=", "<>", "==", "=", "<", ">")
 _KEYWORDS = frozenset({"and", "or", "not", "like", "in", "between"})
 
 
+_BEFORE, _AFTER = 60, 40  # characters of the query's line shown around the error
+
+
 def _error(query: str, message: str, start: int, end: int | None = None) -> QueryError:
-    """A `QueryError` showing the (first line of the) query with carets under ``[start, end)``."""
+    """A `QueryError`: the message, the query's line and carets under ``[start, end)``.
+
+    The message is made one line (non-printable characters escaped); the line is cut to a window
+    around the error, with each non-printable character shown as ``?`` so the caret stays aligned.
+    """
     end = start + 1 if end is None or end <= start else end
     line_start = query.rfind("\n", 0, start) + 1
     line_end = query.find("\n", start)
     line_end = len(query) if line_end == -1 else line_end
-    line = query[line_start:line_end].replace("\t", " ")
-    caret = " " * (start - line_start) + "^" * max(1, min(end, line_end + 1) - start)
-    return QueryError(f"{message}\n  {line}\n  {caret}")
+    shown_start = max(line_start, start - _BEFORE)
+    shown_end = min(line_end, max(end, start + 1) + _AFTER)
+    line = "".join(c if c.isprintable() else "?" for c in query[shown_start:shown_end])
+    prefix = "..." if shown_start > line_start else ""
+    suffix = "..." if shown_end < line_end else ""
+    carets = max(1, min(end, shown_end + 1) - start)
+    caret = " " * (len(prefix) + start - shown_start) + "^" * carets
+    return QueryError(f"{_printable(message)}\n  {prefix}{line}{suffix}\n  {caret}")
+
+
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def tokenize(query: str) -> list[Token]:
@@ -153,6 +127,10 @@ def tokenize(query: str) -> list[Token]:
     """
     tokens: list[Token] = []
     i, n = 0, len(query)
+    if n > MAX_QUERY_CHARS:
+        raise _error(
+            query, f"filter is {n} characters long (at most {MAX_QUERY_CHARS})", MAX_QUERY_CHARS
+        )
     while i < n:
         c = query[i]
         if c in " \t\r\n":
@@ -172,12 +150,24 @@ def tokenize(query: str) -> list[Token]:
             text = "".join(chars)
             if "\x00" in text:
                 raise _error(query, "a string may not contain a NUL character", i, k + 1)
+            if not text.isascii() and not _is_unicode(text):
+                raise _error(
+                    query, "a string may not contain a lone surrogate (not valid Unicode)", i, k + 1
+                )
             tokens.append(Token("string", query[i : k + 1], i, text))
             i = k + 1
         elif (m := _NUMBER.match(query, i)) is not None:
             text = m.group()
             if m.end() < n and (query[m.end()].isalnum() or query[m.end()] in "_."):
                 raise _error(query, f"malformed number {query[i : m.end() + 1]!r}", i, m.end() + 1)
+            if len(text) > MAX_NUMBER_CHARS:
+                raise _error(
+                    query,
+                    f"number of {len(text)} characters is too long "
+                    f"(at most {MAX_NUMBER_CHARS}; e.g. 1489728491.5 or 1.5e9)",
+                    i,
+                    m.end(),
+                )
             value: Value = float(text) if any(ch in text for ch in ".eE") else int(text)
             if isinstance(value, float) and not math.isfinite(value):
                 raise _error(query, f"number {text!r} is out of range", i, m.end())
@@ -202,12 +192,21 @@ def tokenize(query: str) -> list[Token]:
     return tokens
 
 
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class _Parser:
     def __init__(self, query: str) -> None:
         self.query = query
         self.tokens = tokenize(query)
         self.pos = 0
         self.depth = 0
+        self.terms = 0
 
     @property
     def token(self) -> Token:
@@ -299,6 +298,9 @@ class _Parser:
         return name
 
     def predicate(self) -> Expr:
+        self.terms += 1
+        if self.terms > MAX_TERMS:
+            raise self.error(f"filter has more than {MAX_TERMS} terms; split it into several")
         field = self.field()
         token = self.token
         if token.kind == "op":
@@ -328,6 +330,8 @@ class _Parser:
             values = [self.value(field)]
             while self.at(","):
                 self.advance()
+                if len(values) == MAX_LIST_VALUES:
+                    raise self.error(f"an 'in' list has more than {MAX_LIST_VALUES} values")
                 values.append(self.value(field))
             self.expect(")", "',' or ')' in the list")
             return In(field, tuple(values), negated)
@@ -358,7 +362,7 @@ class _Parser:
             raise self.error(f'{field} is text: quote the value, e.g. {field} = "{token.text}"')
         if field in NUMBER_FIELDS and token.kind == "string":
             if field == "duration":
-                raise self.error(f"duration is a number of seconds, found {token.text}")
+                raise self.error(f"duration is a number of seconds, found {token.text!r}")
             try:
                 to_epoch_seconds(str(token.value), name=field)
             except QueryError as e:
@@ -375,38 +379,3 @@ def parse_query(query: str) -> Expr:
             the query with a caret under the offending token.
     """
     return _Parser(query).parse()
-
-
-def format_value(value: Value) -> str:
-    """A literal as the filter language writes it (strings double-quoted)."""
-    if isinstance(value, str):
-        return '"' + value.replace('"', '""') + '"'
-    return repr(value)
-
-
-def format_query(expr: Expr) -> str:
-    """Print a syntax tree as filter text; ``parse_query(format_query(e)) == e``."""
-    match expr:
-        case Compare(field, op, value):
-            return f"{field} {op} {format_value(value)}"
-        case Like(field, pattern, negated):
-            return f"{field} {'not like' if negated else 'like'} {format_value(pattern)}"
-        case In(field, values, negated):
-            listed = ", ".join(format_value(v) for v in values)
-            return f"{field} {'not in' if negated else 'in'} ({listed})"
-        case Between(field, low, high, negated):
-            keyword = "not between" if negated else "between"
-            return f"{field} {keyword} {format_value(low)} and {format_value(high)}"
-        case Not(operand):
-            inner = format_query(operand)
-            return f"not ({inner})" if isinstance(operand, And | Or) else f"not {inner}"
-        case And(operands):
-            return " and ".join(_grouped(o, (And, Or)) for o in operands)
-        case Or(operands):
-            return " or ".join(_grouped(o, (Or,)) for o in operands)
-    raise TypeError(f"not a filter expression: {expr!r}")  # pragma: no cover
-
-
-def _grouped(expr: Expr, kinds: tuple[type, ...]) -> str:
-    text = format_query(expr)
-    return f"({text})" if isinstance(expr, kinds) else text

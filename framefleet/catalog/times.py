@@ -32,7 +32,12 @@ def to_epoch_seconds(value: TimeLike, *, name: str = "time") -> float:
     if isinstance(value, bool):
         raise QueryError(f"{name} must be epoch seconds or an ISO time, got {value!r}")
     if isinstance(value, int | float):
-        seconds = float(value)
+        try:
+            seconds = float(value)
+        except OverflowError:  # an integer beyond any float
+            raise QueryError(
+                f"{name} must be a finite number of seconds, got {value:.3g}"
+            ) from None
     else:
         text = value.strip()
         try:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import fields
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -23,11 +23,30 @@ from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.models import tags_table as T
+from framefleet.pydtk import is_timestamps_csv_name, timestamps_csv_for
 
 Outcome = Literal["added", "updated", "unchanged"]
 
 _CHUNK = 500  # rows per IN (...) list: well under every backend's parameter limit
-_FILE_COLUMNS = tuple(f.name for f in fields(FileEntry) if f.name not in ("path", "contents"))
+_FILE_COLUMNS = tuple(
+    f.name for f in fields(FileEntry) if f.name not in ("path", "contents", "sidecar_path")
+)
+
+
+class StoredEntry(NamedTuple):
+    """An entry with its paths as the catalog writes them (relative to the base directory)."""
+
+    path: str
+    sidecar_path: str | None
+    entry: FileEntry
+
+
+class ExistingRow(NamedTuple):
+    """What `existing_rows` reads of a file already in the catalog."""
+
+    id: int
+    source_key: str
+    sidecar_path: str | None
 
 
 def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]:
@@ -35,37 +54,35 @@ def _chunks(items: Sequence[Any], size: int = _CHUNK) -> Iterable[Sequence[Any]]
         yield items[i : i + size]
 
 
-def existing_keys(connection: Connection, paths: Sequence[str]) -> dict[str, tuple[int, str]]:
-    """``{stored path: (file id, source key)}`` for those of ``paths`` already in the catalog."""
-    found: dict[str, tuple[int, str]] = {}
+def existing_rows(connection: Connection, paths: Sequence[str]) -> dict[str, ExistingRow]:
+    """``{stored path: row}`` for those of ``paths`` already in the catalog."""
+    found: dict[str, ExistingRow] = {}
     for chunk in _chunks(list(dict.fromkeys(paths))):
         rows = connection.execute(
-            select(F.c.path, F.c.id, F.c.source_key).where(F.c.path.in_(chunk))
+            select(F.c.path, F.c.id, F.c.source_key, F.c.sidecar_path).where(F.c.path.in_(chunk))
         )
-        found.update({path: (file_id, key) for path, file_id, key in rows})
+        found.update({path: ExistingRow(i, key, sidecar) for path, i, key, sidecar in rows})
     return found
 
 
-def write_entries(
-    connection: Connection, entries: Sequence[tuple[str, FileEntry]]
-) -> list[Outcome]:
-    """Upsert ``(stored path, entry)`` pairs (paths unique within the batch); one outcome each."""
-    known = existing_keys(connection, [path for path, _ in entries])
+def write_entries(connection: Connection, entries: Sequence[StoredEntry]) -> list[Outcome]:
+    """Upsert entries (paths unique within the batch); one outcome each."""
+    known = existing_rows(connection, [item.path for item in entries])
     outcomes: list[Outcome] = []
-    new: list[tuple[str, FileEntry]] = []
-    changed: list[tuple[int, str, FileEntry]] = []
-    for path, entry in entries:
-        if path not in known:
+    new: list[StoredEntry] = []
+    changed: list[tuple[int, StoredEntry]] = []
+    for item in entries:
+        if item.path not in known:
             outcomes.append("added")
-            new.append((path, entry))
-        elif known[path][1] != entry.source_key:
+            new.append(item)
+        elif known[item.path].source_key != item.entry.source_key:
             outcomes.append("updated")
-            changed.append((known[path][0], path, entry))
+            changed.append((known[item.path].id, item))
         else:
             outcomes.append("unchanged")
 
     if changed:
-        ids = [file_id for file_id, _, _ in changed]
+        ids = [file_id for file_id, _ in changed]
         for chunk in _chunks(ids):
             stale = select(C.c.id).where(C.c.file_id.in_(chunk))
             connection.execute(delete(CT).where(CT.c.content_id.in_(stale)))
@@ -73,27 +90,29 @@ def write_entries(
         statement = (
             update(F)
             .where(F.c.id == bindparam("_id"))
-            .values({name: bindparam("v_" + name) for name in _FILE_COLUMNS})
+            .values({name: bindparam("v_" + name) for name in (*_FILE_COLUMNS, "sidecar_path")})
         )
         params = [
-            {"v_" + k: v for k, v in _file_row(e).items()} | {"_id": i} for i, _, e in changed
+            {"v_" + k: v for k, v in _file_row(item).items()} | {"_id": i} for i, item in changed
         ]
         connection.execute(statement, params)
-    file_ids = [file_id for file_id, _, _ in changed]
-    written = [entry for _, _, entry in changed]
+    file_ids = [file_id for file_id, _ in changed]
+    written = [item.entry for _, item in changed]
     if new:
-        rows = [_file_row(entry) | {"path": path} for path, entry in new]
+        rows = [_file_row(item) | {"path": item.path} for item in new]
         result = connection.execute(insert(F).returning(F.c.id, sort_by_parameter_order=True), rows)
         file_ids += [row.id for row in result]
-        written += [entry for _, entry in new]
+        written += [item.entry for item in new]
     _insert_contents(connection, file_ids, written)
     if new or changed:
         link_timestamps(connection, {entry.record_id for entry in written})
     return outcomes
 
 
-def _file_row(entry: FileEntry) -> dict[str, Any]:
-    return {name: getattr(entry, name) for name in _FILE_COLUMNS}
+def _file_row(item: StoredEntry) -> dict[str, Any]:
+    row = {name: getattr(item.entry, name) for name in _FILE_COLUMNS}
+    row["sidecar_path"] = item.sidecar_path
+    return row
 
 
 def _insert_contents(
@@ -153,7 +172,7 @@ def tag_ids_for(connection: Connection, names: set[str]) -> dict[str, int]:
 
 
 def _is_timestamps(path: str, content_type: str | None) -> bool:
-    return content_type == "text/csv" or path.endswith("_timestamps.csv")
+    return content_type == "text/csv" or is_timestamps_csv_name(path)
 
 
 def link_timestamps(connection: Connection, record_ids: Iterable[str]) -> None:
@@ -186,11 +205,10 @@ def link_timestamps(connection: Connection, record_ids: Iterable[str]) -> None:
             for content_id, file_id, path, content_type, linked in group:
                 if not is_video(path, content_type):
                     continue
-                own = PurePosixPath(path)
-                expected = str(own.with_name(own.stem + "_timestamps.csv"))
+                expected = str(timestamps_csv_for(PurePosixPath(path)))
                 ranked = sorted(
                     (c for c in csvs if c[1] != file_id),
-                    key=lambda c: (c[2] != expected, not c[2].endswith("_timestamps.csv"), c[1]),
+                    key=lambda c: (c[2] != expected, not is_timestamps_csv_name(c[2]), c[1]),
                 )
                 target = ranked[0][1] if ranked else None
                 if target != linked:

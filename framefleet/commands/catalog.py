@@ -1,17 +1,20 @@
 """``framefleet catalog ...``: create, fill and search the catalog of recordings.
 
-The database comes from ``--db``, else ``FRAMEFLEET_DATABASE_URL``, else the config file, else
-``sqlite:///framefleet.db``. ``query`` prints a table when stdout is a terminal and JSON lines
-(one metadata dict per line) otherwise, or always with ``--json``: piping into ``jq`` just works.
+The database comes from ``--db`` (before or after the subcommand), else
+``FRAMEFLEET_DATABASE_URL``, else the config file, else ``sqlite:///framefleet.db``. Only ``init``
+and ``add`` create a catalog; ``query``, ``show`` and ``stats`` on one that does not exist are an
+error naming the URL. ``query`` prints a table when stdout is a terminal and JSON lines (one
+metadata dict per line) otherwise, or always with ``--json``: piping into ``jq`` just works.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -22,20 +25,50 @@ from framefleet.errors import CatalogError
 from framefleet.media.probe import probe_video
 
 _DB_KEY = "framefleet.catalog.db"
+_DB_HELP = (
+    "Catalog database URL (default: $FRAMEFLEET_DATABASE_URL, the config file, "
+    "or sqlite:///framefleet.db)."
+)
+C = TypeVar("C", bound=Callable[..., Any])
 
 
-def _open(ctx: click.Context, *, base_dir: Path | None = None) -> Catalog:
+def _remember_db(ctx: click.Context, _param: click.Parameter, value: str | None) -> None:
+    """``--db`` given after the subcommand: the same as before it."""
+    if value is None:
+        return
+    before = ctx.meta.get(_DB_KEY)
+    if before is not None and before != value:
+        raise click.UsageError(f"--db given twice with different URLs ({before!r}, {value!r})")
+    ctx.meta[_DB_KEY] = value
+
+
+def _db_option(command: C) -> C:
+    option = click.option(
+        "--db",
+        default=None,
+        metavar="URL",
+        expose_value=False,
+        callback=_remember_db,
+        help=_DB_HELP,
+    )
+    return option(command)
+
+
+def _open(ctx: click.Context, *, create: bool) -> Catalog:
+    """The catalog; only the commands that fill it (``create``) make a new one."""
     state = ctx.find_object(CliState) or CliState()
     settings = state.settings(database_url=ctx.meta.get(_DB_KEY))
-    return Catalog(settings.database_url, base_dir=base_dir)
+    return Catalog(settings.database_url, create=create)
 
 
 def _time(value: float | None) -> str:
     if value is None:
         return "-"
-    return (
-        datetime.fromtimestamp(value, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    )
+    try:
+        moment = datetime.fromtimestamp(value, UTC)
+    except (OverflowError, ValueError, OSError):  # a row from before the bounds were checked
+        return repr(value)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _print_json_lines(items: Any) -> None:
@@ -44,14 +77,7 @@ def _print_json_lines(items: Any) -> None:
 
 
 @click.group("catalog")
-@click.option(
-    "--db",
-    "db",
-    default=None,
-    metavar="URL",
-    help="Catalog database URL (default: $FRAMEFLEET_DATABASE_URL, the config file, "
-    "or sqlite:///framefleet.db).",
-)
+@click.option("--db", "db", default=None, metavar="URL", help=_DB_HELP)
 @click.pass_context
 def catalog(ctx: click.Context, db: str | None) -> None:
     """The catalog of recordings: pydtk sidecars and videos in a SQL database."""
@@ -65,10 +91,11 @@ def catalog(ctx: click.Context, db: str | None) -> None:
     default=None,
     help="Store paths under DIR relative to it (set once per catalog).",
 )
+@_db_option
 @click.pass_context
 def init(ctx: click.Context, base_dir: Path | None) -> None:
     """Create the catalog, or upgrade its schema to this framefleet's version."""
-    with _open(ctx) as cat:
+    with _open(ctx, create=True) as cat:
         if base_dir is not None:
             cat.set_base_dir(base_dir)
         click.echo(f"catalog {cat!r}: schema revision {cat.revision}")
@@ -94,7 +121,14 @@ def init(ctx: click.Context, base_dir: Path | None) -> None:
     "(default: their <stem>_timestamps.csv, else 0 with a warning).",
 )
 @click.option("--no-probe", is_flag=True, help="Skip videos without a sidecar (do not probe).")
+@click.option(
+    "--confine",
+    is_flag=True,
+    help="Refuse sidecars whose data file lies outside PATH (and the base directory); "
+    "without it they are added with a warning.",
+)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1000, show_default=True)
+@_db_option
 @click.pass_context
 def add(
     ctx: click.Context,
@@ -104,14 +138,16 @@ def add(
     record_id: str | None,
     start_timestamp: float | None,
     no_probe: bool,
+    confine: bool,
     batch_size: int,
 ) -> None:
     """Add sidecars (*.json) and videos under PATHS; a bad file is reported and skipped.
 
-    Adding the same tree again changes nothing; a changed sidecar updates its row. Exits with
-    status 1 when any file failed (after adding the others).
+    Adding the same tree again changes nothing; a changed sidecar, or a data file replaced under
+    its sidecar, updates its row. Every bad file is reported on stderr with its path and reason.
+    Exits with status 1 when any file failed (after adding the others), else 0.
     """
-    with _open(ctx) as cat:
+    with _open(ctx, create=True) as cat:
         if base_dir is not None:
             cat.set_base_dir(base_dir)
         with progress_bar(total=None, label="adding", enabled=is_terminal()) as advance:
@@ -130,6 +166,7 @@ def add(
                 start_timestamp=start_timestamp,
                 batch_size=batch_size,
                 progress=progress,
+                confine=confine,
             )
     lines = ingest_summary(report)
     for line in lines[:-1]:
@@ -152,6 +189,7 @@ def add(
 @click.option("--until", default=None, help="Files starting before (epoch seconds or ISO time).")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N results.")
 @click.option("--json", "as_json", is_flag=True, help="JSON lines (the default when piped).")
+@_db_option
 @click.pass_context
 def query(
     ctx: click.Context,
@@ -167,7 +205,7 @@ def query(
     """Print the files and contents matching a filter and the options (all must hold)."""
     if where is not None and where.strip():
         parse_query(where)  # a bad filter is reported before the database is even opened
-    with _open(ctx) as cat:
+    with _open(ctx, create=False) as cat:
         result = cat.query(
             where, tags=tags, record_id=record_id, content=content, since=since, until=until
         )
@@ -203,10 +241,11 @@ def _print_table(items: list[dict[str, Any]], *, total: int) -> None:
 @catalog.command("show")
 @click.argument("record_id")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@_db_option
 @click.pass_context
 def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
     """Show one recording: its time span and its files."""
-    with _open(ctx) as cat:
+    with _open(ctx, create=False) as cat:
         record = cat.get_record(record_id)
     if record is None:
         raise CatalogError(
@@ -236,10 +275,11 @@ def show(ctx: click.Context, record_id: str, as_json: bool) -> None:
 
 @catalog.command("stats")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object.")
+@_db_option
 @click.pass_context
 def stats(ctx: click.Context, as_json: bool) -> None:
     """Counts: files, records, contents, tags, content types, time span."""
-    with _open(ctx) as cat:
+    with _open(ctx, create=False) as cat:
         numbers = cat.stats()
     if as_json:
         click.echo(json.dumps(numbers, indent=2))

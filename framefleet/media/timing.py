@@ -7,7 +7,6 @@ rounding ever decides which frame is picked. The camera clock matters: a real ca
 
 from __future__ import annotations
 
-import csv
 import functools
 import os
 from dataclasses import dataclass
@@ -16,6 +15,8 @@ from pathlib import Path
 
 from framefleet.errors import TimestampsError
 from framefleet.media.probe import VideoIndex
+from framefleet.pydtk import read_camera_times_ms
+from framefleet.pydtk import timestamps_csv_for as _timestamps_csv_beside
 
 
 def exact(value: float | int | str | Fraction) -> Fraction:
@@ -29,8 +30,7 @@ def exact(value: float | int | str | Fraction) -> Fraction:
 
 def timestamps_csv_for(video_path: str | os.PathLike[str]) -> Path | None:
     """The pydtk convention: ``<video_stem>_timestamps.csv`` beside the video, if it exists."""
-    p = Path(video_path)
-    candidate = p.with_name(f"{p.stem}_timestamps.csv")
+    candidate = _timestamps_csv_beside(Path(video_path))
     return candidate if candidate.is_file() else None
 
 
@@ -62,41 +62,16 @@ def _read_cached(path: str, size: int, mtime_ns: int) -> CameraClock:
 def parse_timestamps_csv(path: str | os.PathLike[str]) -> CameraClock:
     """Read ``epoch_ms, byte_offset, size, is_keyframe`` rows (no header; extra columns ignored).
 
+    The rules are pydtk's, kept in `framefleet.pydtk.parse_camera_times_ms`: whole epoch
+    milliseconds as plain decimals, in frame order, not all equal.
+
     Raises:
-        TimestampsError: missing file, a row whose first field is not a number, or times that
-            go backwards (equal times are allowed: the earlier frame is then never shown).
+        TimestampsError: missing or unreadable file, a row whose first field is not whole epoch
+            milliseconds, or times that go backwards (equal times are allowed: the earlier frame
+            is then never shown), or all equal.
     """
     p = Path(path)
-    try:
-        text = p.read_text()
-    except FileNotFoundError as e:
-        raise TimestampsError(f"timestamps CSV not found: {str(p)!r}") from e
-    except (OSError, UnicodeDecodeError) as e:
-        raise TimestampsError(f"cannot read timestamps CSV {str(p)!r}: {e}") from e
-    times: list[int] = []
-    for row_number, row in enumerate(csv.reader(text.splitlines()), start=1):
-        if not row or not "".join(row).strip():
-            continue
-        try:
-            ms = Fraction(row[0].strip())
-        except (ValueError, ZeroDivisionError) as e:
-            raise TimestampsError(
-                f"{str(p)!r} row {row_number}: {row[0]!r} is not an epoch time in milliseconds "
-                "(expected rows 'epoch_ms, byte_offset, size, is_keyframe')"
-            ) from e
-        if ms.denominator != 1:
-            raise TimestampsError(
-                f"{str(p)!r} row {row_number}: {row[0]!r} is not a whole number of milliseconds"
-            )
-        if times and ms < times[-1]:
-            raise TimestampsError(
-                f"{str(p)!r} row {row_number}: time {int(ms)} ms goes back from {times[-1]} ms; "
-                "rows must be in frame order"
-            )
-        times.append(int(ms))
-    if not times:
-        raise TimestampsError(f"timestamps CSV {str(p)!r} has no rows")
-    return CameraClock(path=str(p), epoch_ms=tuple(times))
+    return CameraClock(path=str(p), epoch_ms=read_camera_times_ms(p))
 
 
 def recording_start(

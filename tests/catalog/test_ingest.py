@@ -9,8 +9,7 @@ from typing import Any
 
 import pytest
 
-from framefleet.catalog import Catalog, ingest_paths
-from framefleet.catalog.ingest import discover
+from framefleet.catalog import Catalog, discover, ingest_paths
 from framefleet.errors import CatalogError, InvalidVideoError
 from framefleet.media.probe import probe_video
 from tests.catalog.test_query_language import SEED_QUERY
@@ -347,8 +346,12 @@ def test_discover(pydtk_tree: Path, tmp_path: Path) -> None:
         "record_016/data/camera_01_timestamps.csv.json",
     ]
     assert [(p.name, m) for p, m in bad] == [
-        ("missing", "no such file or directory"),
-        ("notes.txt", "neither a pydtk sidecar (*.json) nor a video, and no sidecar"),
+        ("missing", f"{tmp_path / 'missing'}: no such file or directory"),
+        (
+            "notes.txt",
+            f"{pydtk_tree / 'notes.txt'}: neither a pydtk sidecar (*.json) nor a video, "
+            "and no sidecar",
+        ),
     ]
 
 

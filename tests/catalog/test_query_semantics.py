@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from framefleet.catalog import Catalog, parse_query
 from framefleet.catalog.entries import ContentEntry, FileEntry
-from framefleet.catalog.query import (
+from framefleet.catalog.syntax import (
     FIELDS,
     TEXT_FIELDS,
     And,
@@ -34,6 +34,7 @@ from framefleet.catalog.query import (
 )
 from framefleet.catalog.times import to_epoch_seconds
 from tests.catalog.conftest import BACKENDS, _reset_postgres
+from tests.catalog.strategies import filter_exprs
 
 BASE = Path("/data/base")
 
@@ -246,34 +247,7 @@ _numbers = st.one_of(
 )
 
 
-@st.composite
-def _leaves(draw: st.DrawFn) -> Expr:
-    field = draw(st.sampled_from(FIELDS))
-    values: st.SearchStrategy[Value] = _texts if field in TEXT_FIELDS else _numbers
-    negated = draw(st.booleans())
-    kinds = ["compare", "in"] + (["like"] if field in TEXT_FIELDS else [])
-    kinds += [] if field == "tags" else ["between"]
-    kind = draw(st.sampled_from(kinds))
-    if kind == "compare":
-        ops = ["=", "!="] if field == "tags" else ["=", "!=", "<", "<=", ">", ">="]
-        return Compare(field, draw(st.sampled_from(ops)), draw(values))  # type: ignore[arg-type]
-    if kind == "in":
-        return In(field, tuple(draw(st.lists(values, min_size=1, max_size=3))), negated)
-    if kind == "like":
-        pattern = draw(_texts.filter(lambda t: (len(t) - len(t.rstrip("\\"))) % 2 == 0))
-        return Like(field, pattern, negated)
-    return Between(field, draw(values), draw(values), negated)
-
-
-_filters = st.recursive(
-    _leaves(),
-    lambda kids: st.one_of(
-        kids.map(Not),
-        st.lists(kids, min_size=2, max_size=3).map(lambda xs: And(tuple(xs))),
-        st.lists(kids, min_size=2, max_size=3).map(lambda xs: Or(tuple(xs))),
-    ),
-    max_leaves=6,
-)
+_filters = filter_exprs(_texts, _numbers, max_leaves=6)
 
 
 @given(expr=_filters)

@@ -11,7 +11,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, inspect, text
 
-import framefleet.catalog.store as store_module
+import framefleet.catalog.results as results_module
 from framefleet.catalog import Catalog
 from framefleet.catalog.database import head_revision
 from framefleet.catalog.entries import ContentEntry, FileEntry
@@ -47,7 +47,7 @@ def test_query_result_is_an_iterator_with_a_cheap_len(catalog: Catalog) -> None:
 
 
 def test_results_span_pages(catalog: Catalog, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(store_module, "PAGE_SIZE", 7)
+    monkeypatch.setattr(results_module, "PAGE_SIZE", 7)
     catalog.upsert([entry(i, tags=("camera", f"n{i}")) for i in range(30)])
     items = list(catalog.query('tags like "camera"'))
     assert [i["path"] for i in items] == [f"/data/r/f{i:05d}.mp4" for i in range(30)]
@@ -207,11 +207,27 @@ def test_migrations_create_exactly_the_models(db_url: str) -> None:
 
 
 def test_opening_without_migrating_needs_an_initialised_catalog(db_url: str) -> None:
-    with pytest.raises(CatalogError, match="is not initialised: run framefleet catalog init"):
+    missing = "does not exist: create it with 'framefleet catalog init' or 'framefleet catalog add'"
+    message = missing if db_url.startswith("sqlite") else "is not initialised: run framefleet"
+    with pytest.raises(CatalogError, match=message):
         Catalog(db_url, migrate=False)
     Catalog(db_url).close()
     with Catalog(db_url, migrate=False) as cat:
         assert cat.revision == head_revision()
+
+
+def test_opening_without_creating_never_creates(db_url: str, tmp_path: Path) -> None:
+    if db_url.startswith("sqlite"):
+        with pytest.raises(CatalogError, match=rf"catalog '{db_url}' does not exist: create it"):
+            Catalog(db_url, create=False)
+        assert not (tmp_path / "catalog.db").exists()
+        (tmp_path / "catalog.db").touch()  # an empty file, e.g. left by an older framefleet
+    with pytest.raises(CatalogError, match=r"is not initialised: run framefleet catalog init"):
+        Catalog(db_url, create=False)
+    with Catalog(db_url) as cat:
+        cat.upsert([entry(1)])
+    with Catalog(db_url, create=False) as cat:
+        assert len(cat.query()) == 1
 
 
 def test_a_newer_schema_is_refused(db_url: str) -> None:
