@@ -219,8 +219,9 @@ def test_a_broken_sidecar_is_reported_and_skipped(
     broken.mkdir(parents=True)
     (broken / "camera_01.mp4.json").write_text('{"record_id": "broken", "path": ')
     result = _watch_once(root, tmp_path, redis_server)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr  # --once tells scripts something was skipped
     assert "skipped" in result.stderr and "camera_01.mp4.json" in result.stderr
+    assert "1 job(s) enqueued, 0 folder(s) still settling, 1 problem(s)" in result.stderr
     assert "picked up rec0" in result.stderr
     assert len(store.recent_jobs(10)) == 1
 
