@@ -92,8 +92,7 @@ def read_camera_times_ms(path: str | os.PathLike[str]) -> tuple[int, ...]:
         raise TimestampsError(f"cannot read timestamps CSV {shown}: {reason}") from e
     if len(data) > MAX_CSV_BYTES:
         raise TimestampsError(
-            f"timestamps CSV {shown} is larger than {MAX_CSV_BYTES // 2**20} MiB: "
-            "not a camera clock"
+            f"timestamps CSV {shown} is larger than {MAX_CSV_BYTES:,} bytes: not a camera clock"
         )
     return parse_camera_times_ms(data, source=os.fspath(path))
 

@@ -95,12 +95,19 @@ def read_sidecar(
     data = _parse_json(raw, where)
     if not isinstance(data, dict):
         raise MetadataError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    fields: dict[str, Any] = {str(_ALIASES.get(k, k)): v for k, v in data.items()}
+    keys = [str(k) for k in data]  # JSON keys are strings
+    fields: dict[str, Any] = {
+        _ALIASES.get(k, k): v for k, v in zip(keys, data.values(), strict=True)
+    }
+    spelt = {_ALIASES.get(k, k): k for k in keys}  # messages name a field as written (last wins)
 
     record_id = fields.get("record_id")
     if not isinstance(record_id, str) or not record_id:
         raise MetadataError(f"{where}: 'record_id' is missing or not a non-empty string")
-    text = {name: _text(fields, name, where) for name in (*_NAME_FIELDS, "content_type")}
+    text = {
+        name: _text(fields, name, where, label=spelt.get(name))
+        for name in (*_NAME_FIELDS, "content_type")
+    }
     text["record_id"] = _text(fields, "record_id", where)
     description = _text(fields, "description", where, MAX_DESCRIPTION_CHARS, name_like=False)
     start = _number(fields, "start_timestamp", where, TIMESTAMP_RANGE)
@@ -181,15 +188,17 @@ def _text(
     limit: int = MAX_NAME_CHARS,
     *,
     name_like: bool = True,
+    label: str | None = None,
 ) -> str | None:
     value = fields.get(name)
     if value is None:
         return None
+    label = label or name
     if not isinstance(value, str):
-        raise MetadataError(f"{where}: {name!r} must be a string, got {show_value(value)}")
+        raise MetadataError(f"{where}: {label!r} must be a string, got {show_value(value)}")
     problem = text_problem(value, max_chars=limit, name_like=name_like)
     if problem is not None:
-        raise MetadataError(f"{where}: {name!r} {problem}")
+        raise MetadataError(f"{where}: {label!r} {problem}")
     return value
 
 
@@ -270,10 +279,12 @@ def _contents(fields: Mapping[str, Any], where: str) -> tuple[ContentEntry, ...]
 
 def _content_name(name: str, where: str) -> None:
     if not name:
-        raise MetadataError(f"{where}: a content name is empty")
+        raise MetadataError(f"{where}: 'contents' has an empty content name")
     problem = text_problem(name, max_chars=MAX_NAME_CHARS)
     if problem is not None:
-        raise MetadataError(f"{where}: content name {show_value(name)} {problem}")
+        raise MetadataError(
+            f"{where}: 'contents' has a content name {show_value(name)} that {problem}"
+        )
 
 
 def _resolve_data_path(sidecar: Path, given: Any, base_dir: Path | None, where: str) -> Path:
@@ -296,4 +307,4 @@ def _resolve_data_path(sidecar: Path, given: Any, base_dir: Path | None, where: 
         if os.path.isfile(candidate):
             return Path(candidate)
     shown = ", ".join(repr(t) for t in tried)
-    raise MetadataError(f"{where}: data file not found (looked for {shown})")
+    raise MetadataError(f"{where}: 'path': data file not found (looked for {shown})")

@@ -57,20 +57,30 @@ def filter_exprs(
     )
 
 
+hostile_chars = st.one_of(
+    st.characters(exclude_categories=()),
+    st.sampled_from(["\x00", "\ud800", "\udfff", "\n", "\r", "\x7f", "\u2028", "\ufeff", "'", '"']),
+)
+"""Any character, with the troublesome ones (NUL, lone surrogates, line breaks) made common."""
+hostile_text = st.one_of(
+    st.text(hostile_chars, max_size=20),
+    st.text(hostile_chars, min_size=250, max_size=300),
+)
+"""Any text, some of it longer than a name column takes."""
 json_scalars = st.one_of(
     st.none(),
     st.booleans(),
     st.integers(),
-    st.integers(min_value=-(2**70), max_value=2**70),
+    st.integers(min_value=-(10**400), max_value=10**400),
+    st.sampled_from([2**31 - 1, 2**31, 2**63, -1, 0, 253_402_300_800, 1e300, -0.0, 1.5]),
     st.floats(allow_nan=True, allow_infinity=True),
-    st.text(max_size=20),
-    st.text(alphabet=st.characters(codec="utf-8"), max_size=300),
+    hostile_text,
 )
-"""Any JSON scalar: big integers, NaN and infinities, any text incl. NUL and lone surrogates."""
+"""Any JSON scalar: huge integers, NaN and infinities, any text incl. NUL and lone surrogates."""
 json_values = st.recursive(
     json_scalars,
     lambda kids: st.one_of(
-        st.lists(kids, max_size=4), st.dictionaries(st.text(max_size=8), kids, max_size=4)
+        st.lists(kids, max_size=4), st.dictionaries(hostile_text, kids, max_size=4)
     ),
     max_leaves=10,
 )

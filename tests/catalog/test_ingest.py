@@ -224,7 +224,7 @@ BAD_SIDECARS = {
     ),
     "missing-data.json": (
         '{"record_id": "r", "contents": "c", "path": "/nowhere/x.mp4"}',
-        r"data file not found \(looked for '/nowhere/x.mp4', '.*missing-data'\)",
+        r"'path': data file not found \(looked for '/nowhere/x.mp4', '.*missing-data'\)",
     ),
 }
 
