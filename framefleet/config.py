@@ -44,6 +44,15 @@ class Settings:
     """Recycle a worker child after this many segments (bounds leaks in native code)."""
     time_limit_factor: float = 6.0
     """A segment's soft time limit is 2 s + this × its length (hard limit: a quarter more)."""
+    lease_seconds: float = 15.0
+    """A running segment's lease: its worker renews it every ``heartbeat_seconds``; once it has
+    not for this long (worker killed, host lost), the segment goes to another worker."""
+    heartbeat_seconds: float = 3.0
+    """How often workers renew their leases and report that they are alive."""
+    heartbeat_file: str = ""
+    """A file the worker touches at every heartbeat (container healthchecks); empty: none."""
+    no_worker_notice_seconds: float = 30.0
+    """``--wait`` says so when no worker consuming the job's queue was seen for this long."""
     max_frame_pixels: int = 40_000_000
     """Videos with larger frames are refused (8K UHD is 33 MP; each full frame the decoder holds
     costs ~6 bytes a pixel)."""
@@ -135,6 +144,13 @@ def load_settings(
         raise ConfigError(f"segment_seconds must be > 0, got {settings.segment_seconds}")
     if settings.time_limit_factor <= 0:
         raise ConfigError(f"time_limit_factor must be > 0, got {settings.time_limit_factor}")
+    if not 0 < settings.heartbeat_seconds <= settings.lease_seconds / 2:
+        raise ConfigError(
+            f"heartbeat_seconds must be > 0 and at most half of lease_seconds "
+            f"({settings.lease_seconds:g}), got {settings.heartbeat_seconds:g}"
+        )
+    if settings.max_frame_pixels < 1:
+        raise ConfigError(f"max_frame_pixels must be >= 1, got {settings.max_frame_pixels}")
     if settings.visibility_timeout_seconds < 0:
         raise ConfigError(
             f"visibility_timeout_seconds must be >= 0 (0: derived), "

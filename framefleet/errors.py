@@ -76,6 +76,14 @@ class QueueError(FramefleetError):
     """Raised when the broker or the result store cannot be reached or holds unexpected data."""
 
 
+class MessageError(QueueError):
+    """Raised when a segment message is malformed or of a version this framefleet cannot read."""
+
+
+class JobTimeoutError(QueueError):
+    """Raised when a job did not complete within the time a caller was willing to wait."""
+
+
 class JobNotFoundError(QueueError):
     """Raised when a job id is not known to the result store (never created, or expired)."""
 

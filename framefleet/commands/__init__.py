@@ -13,6 +13,7 @@ _MODULES = [
     "framefleet.commands.catalog",
     "framefleet.commands.jobs",
     "framefleet.commands.watch",
+    "framefleet.commands.health",
 ]
 
 

@@ -18,18 +18,17 @@ import click
 import redis
 
 from framefleet.commands._common import CliState, image_options, is_terminal, output_spec_from
+from framefleet.commands.progress import JobProgress, format_duration
 from framefleet.config import Settings, redact_url
 from framefleet.errors import NothingToDoError, QueueError
+from framefleet.jobs.manifest import finalize_job
+from framefleet.jobs.message import DEFAULT_QUEUE
+from framefleet.jobs.state import JobStatus
+from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.follow import follow_job
-from framefleet.producer.limits import requeue_bound_seconds
 from framefleet.producer.local import default_workers, run_local
-from framefleet.producer.manifest import finalize_job
-from framefleet.producer.messages import DEFAULT_QUEUE
 from framefleet.producer.plan import Plan, plan_job
-from framefleet.producer.progress import JobProgress, format_duration
-from framefleet.producer.status import JobStatus
-from framefleet.producer.store import JobStore
 from framefleet.producer.submit import new_job_id, retry_job, submit_job
 
 
@@ -155,7 +154,7 @@ def extract(
         if not wait:
             click.echo(f"follow it with: framefleet status {submitted.job_id} --wait")
             return
-        ctx.exit(_wait(store, submitted.job_id))
+        ctx.exit(_wait(store, submitted.job_id, settings))
 
 
 def _plan(settings: Settings, query: dict[str, Any], *, output: OutputSpec, force: bool) -> Plan:
@@ -224,16 +223,18 @@ def _extract_local(
     return 1 if run.failed else 0
 
 
-def _wait(store: JobStore, job_id: str) -> int:
+def _wait(store: JobStore, job_id: str, settings: Settings) -> int:
     """Follow a job to its end, print the summary; the exit status (1: a segment failed)."""
     first = store.job(job_id)
     with JobProgress(job_id=job_id, total=first.total, live=is_terminal()) as progress:
         job = follow_job(
             store,
             job_id,
-            on_update=lambda j: progress.update(
-                done=j.done, failed=j.failed, images=j.images, final=j.complete
+            settings=settings,
+            on_update=lambda j, waiting: progress.update(
+                done=j.done, failed=j.failed, images=j.images, final=j.complete, waiting=waiting
             ),
+            on_note=progress.note,
             on_disconnect=lambda e: progress.note(f"Redis unreachable ({e}); retrying"),
         )
     _summary(job)
@@ -271,7 +272,7 @@ def status(
             _recent(store.recent_jobs(limit))
             return
         if wait:
-            ctx.exit(_wait(store, job_id))
+            ctx.exit(_wait(store, job_id, settings))
         job = finalize_job(store, job_id)
         _detail(store, job, settings)
 
@@ -312,13 +313,15 @@ def _detail(store: JobStore, job: JobStatus, settings: Settings) -> None:
     if job.manifest:
         click.echo(f"  manifest: {job.manifest}")
     if not job.complete:
-        states = store.segment_states(job.job_id)
-        running = sorted(i for i, s in states.items() if s == "running")
-        for segment in store.segments(job.job_id, running[:10]):
+        running = store.running_segments(job.job_id)
+        for segment in running[:20]:
             click.echo("  " + segment.describe())
+        if len(running) > 20:
+            click.echo(f"  ... and {len(running) - 20} more running")
+        alive = store.workers_alive(queue=job.queue, within_seconds=3 * settings.heartbeat_seconds)
         click.echo(
-            f"  (a dead worker's segments return to the queue within "
-            f"{requeue_bound_seconds(settings)} s)"
+            f"  {len(alive)} worker(s) alive on queue {job.queue!r}; a dead worker's segment "
+            f"returns to the queue within {settings.lease_seconds + settings.heartbeat_seconds:g} s"
         )
     failed = store.failed_segments(job.job_id)
     if failed:
@@ -344,7 +347,7 @@ def retry(ctx: click.Context, job_id: str, wait: bool, broker: str | None) -> No
             return
         click.echo(f"re-enqueued {len(messages)} failed segment(s) of job {job_id}")
         if wait:
-            ctx.exit(_wait(store, job_id))
+            ctx.exit(_wait(store, job_id, settings))
 
 
 @click.command(

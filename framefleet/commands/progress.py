@@ -48,6 +48,7 @@ class JobProgress:
         self.stream = stream or sys.stderr
         self.line_interval_seconds = line_interval_seconds
         self._t0 = time.monotonic()
+        self._base: tuple[float, int] | None = None
         self._last_line = 0.0
         self._last_text = ""
         self._progress: Any = None
@@ -66,12 +67,12 @@ class JobProgress:
                 TextColumn("{task.fields[images]} images"),
                 TextColumn("{task.fields[rate]}"),
                 TimeElapsedColumn(),
-                TextColumn("ETA {task.fields[eta]}"),
+                TextColumn("{task.fields[eta]}"),
                 console=Console(file=self.stream),
             )
             self._progress.__enter__()
             self._task = self._progress.add_task(
-                self.job_id, total=self.total, failed=0, images=0, rate="", eta="?"
+                self.job_id, total=self.total, failed=0, images=0, rate="", eta="ETA ?"
             )
         return self
 
@@ -85,14 +86,31 @@ class JobProgress:
             self._progress.__exit__(exc_type, exc, tb)
             self._progress = None
 
-    def update(self, *, done: int, failed: int, images: int, final: bool = False) -> None:
-        """Show the counters; in line mode, at most one line per interval (and a final one)."""
-        elapsed = time.monotonic() - self._t0
+    def update(
+        self,
+        *,
+        done: int,
+        failed: int,
+        images: int,
+        final: bool = False,
+        waiting: str | None = None,
+    ) -> None:
+        """Show the counters; in line mode, at most one line per interval (and a final one).
+
+        The rate counts only segments finished while this display watched (a follower that
+        attaches to a running job does not credit itself with earlier work); while the job
+        waits for something (``waiting``), that is shown instead of an ETA.
+        """
+        now = time.monotonic()
         finished = done + failed
-        rate = finished / elapsed if elapsed > 0 and finished else 0.0
+        if self._base is None:
+            self._base = (now, finished)
+        since, base = self._base
+        rate = (finished - base) / (now - since) if now > since and finished > base else 0.0
         remaining = max(0, self.total - finished)
         eta = remaining / rate if rate > 0 else (0.0 if remaining == 0 else None)
         rate_text = f"{rate:.1f} seg/s" if rate else ""
+        eta_text = waiting if waiting and remaining else f"ETA {format_duration(eta)}"
         if self._progress is not None:
             self._progress.update(
                 self._task,
@@ -100,14 +118,13 @@ class JobProgress:
                 failed=failed,
                 images=images,
                 rate=rate_text,
-                eta=format_duration(eta),
+                eta=eta_text,
             )
             return
         text = (
             f"job {self.job_id}: {finished}/{self.total} segments ({failed} failed), "
-            f"{images} images, {rate_text or '0 seg/s'}, ETA {format_duration(eta)}"
+            f"{images} images, {rate_text or '0 seg/s'}, {eta_text}"
         )
-        now = time.monotonic()
         due = now - self._last_line >= self.line_interval_seconds
         if text != self._last_text and (due or final):
             print(text, file=self.stream, flush=True)

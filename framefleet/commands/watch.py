@@ -13,10 +13,10 @@ from framefleet.commands._common import CliState, image_options, output_spec_fro
 from framefleet.config import redact_url
 from framefleet.errors import ConfigError
 from framefleet.producer.plan import plan_job
-from framefleet.producer.rules import Rule, load_rules, make_rule
-from framefleet.producer.store import JobStore
+from framefleet.watch.rules import Rule, load_rules, make_rule
+from framefleet.jobs.store import JobStore
 from framefleet.producer.submit import submit_job
-from framefleet.producer.watcher import Watcher
+from framefleet.watch.watcher import Watcher
 
 
 @click.command("watch")

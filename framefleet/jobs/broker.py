@@ -23,8 +23,8 @@ from kombu.messaging import Producer
 
 from framefleet.config import redact_url
 from framefleet.errors import QueueError
-from framefleet.producer.limits import TimeLimits
-from framefleet.producer.messages import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
+from framefleet.jobs.limits import TimeLimits
+from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
 
 BATCH_SIZE = 1000
 # kombu's API is untyped; these aliases keep strict mypy quiet at the two call sites.

@@ -14,11 +14,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framefleet.errors import OutputError
+from framefleet.jobs.state import JobStatus
+from framefleet.jobs.store import JobStore
 from framefleet.media.images import inside, write_atomic
 from framefleet.media.naming import JOBS_DIR, path_safe
 from framefleet.media.specs import SegmentSpec
-from framefleet.producer.status import JobStatus
-from framefleet.producer.store import JobStore
 
 
 @dataclass(frozen=True)

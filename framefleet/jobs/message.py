@@ -4,11 +4,12 @@ A message is everything a worker needs (paths, ids, a half-open time range, the 
 workers never open the catalog. Its JSON form is the single positional argument of the Celery
 task named `TASK_NAME`::
 
-    {"v": 1, "job_id": "20250101-120000-3f9a1c", "segment_id": 7, "force": false,
+    {"v": 2, "job_id": "20250101-120000-3f9a1c", "segment_id": 7, "force": false,
      "spec": {"video_path": "/data/r1/front.mp4", "record_id": "r1",
               "content": "camera/front-center", "start_timestamp": 1489728570.957,
               "timestamps_path": "/data/r1/front_timestamps.csv",
-              "start_seconds": 70.0, "end_seconds": 80.0, "job_id": "...",
+              "start_seconds": 70.0, "end_seconds": 80.0, "source_version": "151234:1700000",
+              "job_id": "...",
               "output": {"out_dir": "/out", "target_fps": "2", "mode": "exact", ...}}}
 """
 
@@ -19,14 +20,15 @@ import json
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
-from framefleet.errors import ConfigError
+from framefleet.errors import ConfigError, MessageError
 from framefleet.media.specs import OutputSpec, SegmentSpec
 
 TASK_NAME = "framefleet.extract_segment"
 """The Celery task that runs a message; the producer names it without importing Celery."""
 DEFAULT_QUEUE = "framefleet"
 """The Redis list the producer fills and workers consume by default."""
-MESSAGE_VERSION = 1
+MESSAGE_VERSION = 2
+"""2: the spec carries ``source_version`` (the video's size and mtime when planned)."""
 
 _KEYS = {"v", "job_id", "segment_id", "force", "spec"}
 
@@ -42,10 +44,14 @@ class SegmentMessage:
     """Redo the segment even if its manifest exists (``extract --force``)."""
 
     def __post_init__(self) -> None:
-        if not self.job_id:
-            raise ConfigError("a segment message needs a job id")
-        if not isinstance(self.segment_id, int) or self.segment_id < 0:
-            raise ConfigError(f"segment_id must be a whole number >= 0, got {self.segment_id!r}")
+        if not self.job_id or not isinstance(self.job_id, str):
+            raise MessageError("a segment message needs a job id")
+        if (
+            not isinstance(self.segment_id, int)
+            or isinstance(self.segment_id, bool)
+            or self.segment_id < 0
+        ):
+            raise MessageError(f"segment_id must be a whole number >= 0, got {self.segment_id!r}")
         if self.spec.job_id != self.job_id:
             object.__setattr__(self, "spec", replace(self.spec, job_id=self.job_id))
 
@@ -66,34 +72,37 @@ class SegmentMessage:
         """Rebuild a message from `to_dict` output.
 
         Raises:
-            ConfigError: not a message of this version (unknown or missing keys, bad values).
+            MessageError: not a message of this version (unknown or missing keys, bad values).
         """
         if not isinstance(data, dict):
-            raise ConfigError(f"a segment message is a JSON object, got {type(data).__name__}")
+            raise MessageError(f"a segment message is a JSON object, got {type(data).__name__}")
         if data.get("v") != MESSAGE_VERSION:
-            raise ConfigError(
+            raise MessageError(
                 f"segment message version {data.get('v')!r} is not supported "
                 f"(this worker reads version {MESSAGE_VERSION}); upgrade workers and producer "
                 "together"
             )
         if set(data) != _KEYS:
-            raise ConfigError(f"segment message keys {sorted(data)} differ from {sorted(_KEYS)}")
+            raise MessageError(f"segment message keys {sorted(data)} differ from {sorted(_KEYS)}")
         spec = data["spec"]
         if not isinstance(spec, dict):
-            raise ConfigError("segment message 'spec' must be an object")
-        return cls(
-            job_id=str(data["job_id"]),
-            segment_id=data["segment_id"],
-            spec=SegmentSpec.from_dict(spec),
-            force=bool(data["force"]),
-        )
+            raise MessageError("segment message 'spec' must be an object")
+        try:
+            return cls(
+                job_id=str(data["job_id"]),
+                segment_id=data["segment_id"],
+                spec=SegmentSpec.from_dict(spec),
+                force=bool(data["force"]),
+            )
+        except ConfigError as e:
+            raise MessageError(f"segment message has a bad spec: {e}") from e
 
     @classmethod
     def from_json(cls, text: str | bytes) -> SegmentMessage:
         try:
             return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as e:
-            raise ConfigError(f"segment message is not valid JSON: {e}") from e
+        except (ValueError, RecursionError) as e:
+            raise MessageError(f"segment message is not valid JSON: {e}") from e
 
 
 _SPEC_FIELDS = tuple(f.name for f in fields(SegmentSpec))

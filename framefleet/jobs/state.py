@@ -26,6 +26,7 @@ class JobStatus:
 
     job_id: str
     mode: str = "queue"
+    queue: str = "framefleet"
     out_dir: str = ""
     spec: Mapping[str, Any] = field(default_factory=dict)
     segments: int = 0
@@ -77,6 +78,7 @@ class JobStatus:
         return cls(
             job_id=data["job_id"],
             mode=data.get("mode", "queue"),
+            queue=data.get("queue", "framefleet"),
             out_dir=data.get("out_dir", ""),
             spec=json.loads(data.get("spec") or "{}"),
             segments=num("segments"),
@@ -112,9 +114,13 @@ class SegmentState:
     video_path: str = ""
     start_seconds: float = 0.0
     end_seconds: float | None = None
+    heartbeat_age_seconds: float | None = None
+    """Running segments: seconds since its worker last renewed the lease."""
+    lease_expires_in: float | None = None
+    """Running segments: seconds until the lease expires (negative: expired, about to be reaped)."""
 
     def describe(self) -> str:
-        """One line for a person: which segment, where, what went wrong."""
+        """One line for a person: which segment, where, what went wrong or how it is doing."""
         end = "end" if self.end_seconds is None else f"{self.end_seconds:.3f}"
         where = f" on {self.worker}" if self.worker else ""
         line = (
@@ -122,4 +128,8 @@ class SegmentState:
             f"[{self.start_seconds:.3f}, {end}) s, {self.video_path}): {self.state} after "
             f"{self.attempts} attempt(s){where}"
         )
+        if self.heartbeat_age_seconds is not None:
+            line += f", last heartbeat {self.heartbeat_age_seconds:.1f} s ago"
+        if self.lease_expires_in is not None:
+            line += f", lease expires in {max(0.0, self.lease_expires_in):.0f} s"
         return f"{line}: {self.error}" if self.error else line

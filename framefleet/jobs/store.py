@@ -1,20 +1,9 @@
-"""The job and result store in Redis: one job's spec, counters and per-segment state.
+"""The job store in Redis: one job's spec, counters, per-segment state and leases.
 
-Key layout (prefix ``framefleet:``; every key of a job expires ``result_ttl_seconds`` after its
-last change)::
-
-    framefleet:jobs                   zset  job id -> created time (the recent-jobs index)
-    framefleet:job:{id}               hash  job_id mode out_dir spec segments total skipped videos
-                                            enqueued done failed images bytes decode_seconds
-                                            created started finished manifest manifest_done
-    framefleet:job:{id}:segments      hash  segment id -> message JSON (retry, job manifest)
-    framefleet:job:{id}:state         hash  segment id -> queued|running|done|failed|skipped
-    framefleet:job:{id}:attempts      hash  segment id -> deliveries (incremented at task start)
-    framefleet:job:{id}:worker, :pid  hash  segment id -> last worker hostname, process id
-    framefleet:job:{id}:error         hash  segment id -> error of a failed segment
-    framefleet:job:{id}:done, :failed set   segment ids counted done / failed
-
-State changes are the atomic Lua scripts of `framefleet.producer.scripts`.
+The keys are `framefleet.jobs.keys.JobKeys`; every key of a job expires ``result_ttl_seconds``
+after its last change. State changes are the atomic Lua scripts of `framefleet.jobs.scripts`.
+Workers also leave a heartbeat here (`register_worker`), so a producer waiting on a job can tell
+that no worker consumes its queue.
 """
 
 from __future__ import annotations
@@ -28,17 +17,32 @@ from typing import Any
 import redis
 from redis.typing import EncodableT, FieldT
 
-from framefleet.errors import JobNotFoundError, QueueError
-from framefleet.producer import scripts
-from framefleet.producer.messages import SegmentMessage
-from framefleet.producer.status import JobStatus, SegmentState
+from framefleet.errors import JobNotFoundError, MessageError, QueueError
+from framefleet.jobs import scripts
+from framefleet.jobs.keys import (
+    JOBS_INDEX,
+    LEASES,
+    WORKER_QUEUES,
+    WORKERS,
+    JobKeys,
+    lease_member,
+    parse_lease_member,
+)
+from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
+from framefleet.jobs.state import JobStatus, SegmentState
 
-PREFIX = "framefleet:"
-JOBS_INDEX = PREFIX + "jobs"
 RECENT_JOBS_KEPT = 1000
 _CHUNK = 2000
 
+GAVE_UP = (
+    "gave up after %d deliveries: each time the process running it died before finishing "
+    "(killed, out of memory, a crash in native code, or its host lost)"
+)
+"""Why a segment that kills its worker every time failed (``%d``: how many deliveries)."""
+
 RedisClient = redis.Redis
+REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
+"""Errors that mean "Redis is not answering right now" (includes "still loading its data")."""
 
 
 def connect(url: str) -> RedisClient:
@@ -52,13 +56,7 @@ def connect(url: str) -> RedisClient:
             health_check_interval=15,
         )
     except ValueError as e:
-        raise QueueError(f"bad Redis URL {url!r}: {e}") from e
-
-
-def job_keys(job_id: str) -> list[str]:
-    """The keys of one job, in the order the Lua scripts expect."""
-    base = f"{PREFIX}job:{job_id}"
-    return [base + suffix for suffix in scripts.JOB_KEY_SUFFIXES]
+        raise QueueError(f"bad Redis URL: {e}") from e
 
 
 @dataclass(frozen=True)
@@ -66,19 +64,52 @@ class Delivery:
     """What `JobStore.begin` found: the attempt number, and whether to run the segment."""
 
     attempt: int
-    already_done: bool = False
-    unknown_job: bool = False
+    flag: int = 0
+
+    @property
+    def run(self) -> bool:
+        return self.flag == 0
+
+    @property
+    def already_done(self) -> bool:
+        return self.flag == 1
+
+    @property
+    def unknown_job(self) -> bool:
+        return self.flag == 2
+
+    @property
+    def held_elsewhere(self) -> bool:
+        """Another delivery of the segment holds a live lease (this one is a duplicate)."""
+        return self.flag == 3
+
+    @property
+    def already_failed(self) -> bool:
+        return self.flag == 4
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """A lease found expired: re-enqueued (``message``) or failed (out of attempts)."""
+
+    job_id: str
+    segment_id: int
+    message: SegmentMessage | None
+    completed_job: bool = False
 
 
 class JobStore:
-    """Jobs and segment results in Redis (see the module docstring for the key layout)."""
+    """Jobs, segment results, leases and worker heartbeats in Redis."""
 
     def __init__(self, client: RedisClient, *, ttl_seconds: int) -> None:
         self.client = client
         self.ttl_seconds = ttl_seconds
         self._begin = client.register_script(scripts.BEGIN)
+        self._heartbeat = client.register_script(scripts.HEARTBEAT)
+        self._release = client.register_script(scripts.RELEASE)
         self._finish = client.register_script(scripts.FINISH)
         self._fail = client.register_script(scripts.FAIL)
+        self._reap = client.register_script(scripts.REAP)
         self._reset = client.register_script(scripts.RESET_FAILED)
 
     @classmethod
@@ -87,6 +118,9 @@ class JobStore:
 
     def close(self) -> None:
         self.client.close()
+
+    def _args(self, segment_id: int | str, *rest: Any) -> list[Any]:
+        return [segment_id, f"{time.time():.6f}", self.ttl_seconds, *rest]
 
     # --- producer side ----------------------------------------------------------------------
 
@@ -101,6 +135,7 @@ class JobStore:
         failed: Mapping[int, str] | None = None,
         videos: int = 0,
         mode: str = "queue",
+        queue: str = DEFAULT_QUEUE,
     ) -> None:
         """Record a new job and all its segments (``skipped`` ones are complete already,
         ``failed`` ones could not be planned: segment id -> why).
@@ -112,10 +147,11 @@ class JobStore:
         failed = dict(failed or {})
         now = time.time()
         total = sum(m.segment_id not in skipped_ids for m in messages)
-        keys = job_keys(job_id)
+        keys = JobKeys.of(job_id)
         fields: dict[FieldT, EncodableT] = {
             "job_id": job_id,
             "mode": mode,
+            "queue": queue,
             "out_dir": out_dir,
             "spec": json.dumps(spec, sort_keys=True),
             "segments": len(messages),
@@ -132,54 +168,92 @@ class JobStore:
         }
         if total == len(failed):
             fields["finished"] = now
+
+        def state(segment_id: int) -> str:
+            if segment_id in skipped_ids:
+                return "skipped"
+            return "failed" if segment_id in failed else "queued"
+
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(keys[0], mapping=fields)
+            pipe.hset(keys.job, mapping=fields)
             for start in range(0, len(messages), _CHUNK):
                 chunk = messages[start : start + _CHUNK]
-                pipe.hset(keys[1], mapping={m.segment_id: m.to_json() for m in chunk})
-                pipe.hset(
-                    keys[2],
-                    mapping={
-                        m.segment_id: "skipped"
-                        if m.segment_id in skipped_ids
-                        else "failed"
-                        if m.segment_id in failed
-                        else "queued"
-                        for m in chunk
-                    },
-                )
+                pipe.hset(keys.messages, mapping={m.segment_id: m.to_json() for m in chunk})
+                pipe.hset(keys.state, mapping={m.segment_id: state(m.segment_id) for m in chunk})
             if failed:
-                pipe.hset(keys[6], mapping={i: error[:4000] for i, error in failed.items()})
-                pipe.sadd(keys[8], *failed)
+                pipe.hset(keys.error, mapping={i: error[:4000] for i, error in failed.items()})
+                pipe.sadd(keys.failed, *failed)
             pipe.zadd(JOBS_INDEX, {job_id: now})
             pipe.zremrangebyrank(JOBS_INDEX, 0, -RECENT_JOBS_KEPT - 1)
-            for key in keys:
+            for key in keys.own():
                 pipe.expire(key, self.ttl_seconds)
             pipe.execute()
 
     def mark_enqueued(self, job_id: str, count: int) -> None:
-        self.client.hincrby(job_keys(job_id)[0], "enqueued", count)
+        self.client.hincrby(JobKeys.of(job_id).job, "enqueued", count)
 
     def reset_failed(self, job_id: str) -> list[SegmentMessage]:
         """Put the failed segments of a job back to ``queued``; returns their messages."""
         self.job(job_id)  # raises JobNotFoundError
-        keys = job_keys(job_id)
-        ids = self._reset(keys=keys, args=["", time.time(), self.ttl_seconds])
+        ids = self._reset(keys=JobKeys.of(job_id).ordered(), args=self._args(""))
         return self.messages(job_id, [int(i) for i in ids])
 
     def mark_manifest(self, job_id: str, path: str, done: int) -> None:
         """Remember that the job manifest at ``path`` holds the images of ``done`` segments."""
-        self.client.hset(job_keys(job_id)[0], mapping={"manifest": path, "manifest_done": done})
+        self.client.hset(JobKeys.of(job_id).job, mapping={"manifest": path, "manifest_done": done})
 
     # --- worker side ------------------------------------------------------------------------
 
-    def begin(self, job_id: str, segment_id: int, *, worker: str, pid: int) -> Delivery:
-        """Count a delivery of a segment (at task start) and mark it running."""
+    def begin(
+        self,
+        job_id: str,
+        segment_id: int,
+        *,
+        worker: str,
+        pid: int,
+        token: str,
+        lease_seconds: float,
+        steal_from: str = "",
+    ) -> Delivery:
+        """Count a delivery of a segment (at task start), mark it running, take its lease.
+
+        Args:
+            steal_from: the token of the lease's holder when it is known to be dead (its process
+                is gone): its live lease is taken over instead of waited out.
+        """
+        member = lease_member(job_id, segment_id)
         attempt, flag = self._begin(
-            keys=job_keys(job_id),
-            args=[segment_id, time.time(), self.ttl_seconds, worker, pid],
+            keys=JobKeys.of(job_id).ordered(),
+            args=self._args(segment_id, worker, pid, token, lease_seconds, member, steal_from),
         )
-        return Delivery(int(attempt), already_done=flag == 1, unknown_job=flag == 2)
+        return Delivery(int(attempt), int(flag))
+
+    def lease_holder(self, job_id: str, segment_id: int) -> tuple[str, int, str] | None:
+        """``(worker, pid, token)`` of the delivery holding a segment's lease, if any."""
+        keys = JobKeys.of(job_id)
+        with self.client.pipeline(transaction=False) as pipe:
+            for key in (keys.worker, keys.pid, keys.token):
+                pipe.hget(key, str(segment_id))
+            worker, pid, token = pipe.execute()
+        if not token or not worker or not str(pid or "").isdigit():
+            return None
+        return str(worker), int(pid), str(token)
+
+    def release(self, job_id: str, segment_id: int, *, token: str) -> bool:
+        """Give a segment back (it will be retried): queued again, its lease released."""
+        released = self._release(
+            keys=JobKeys.of(job_id).ordered(),
+            args=self._args(segment_id, token, lease_member(job_id, segment_id)),
+        )
+        return bool(released)
+
+    def heartbeat(self, job_id: str, segment_id: int, *, token: str, lease_seconds: float) -> bool:
+        """Renew the lease of delivery ``token``; False when it no longer holds it."""
+        renewed = self._heartbeat(
+            keys=JobKeys.of(job_id).ordered(),
+            args=self._args(segment_id, token, lease_seconds, lease_member(job_id, segment_id)),
+        )
+        return bool(renewed)
 
     def finish(
         self, job_id: str, segment_id: int, *, images: int, bytes: int, decode_seconds: float
@@ -187,15 +261,14 @@ class JobStore:
         """Count a segment done (once): 0 already counted, 1 counted, 2 the job completed."""
         return int(
             self._finish(
-                keys=job_keys(job_id),
-                args=[
+                keys=JobKeys.of(job_id).ordered(),
+                args=self._args(
                     segment_id,
-                    time.time(),
-                    self.ttl_seconds,
                     images,
                     bytes,
                     f"{decode_seconds:.6f}",
-                ],
+                    lease_member(job_id, segment_id),
+                ),
             )
         )
 
@@ -203,9 +276,56 @@ class JobStore:
         """Count a segment failed (once, unless it is done); returns as `finish` does."""
         return int(
             self._fail(
-                keys=job_keys(job_id),
-                args=[segment_id, time.time(), self.ttl_seconds, error[:4000]],
+                keys=JobKeys.of(job_id).ordered(),
+                args=self._args(segment_id, error[:4000], lease_member(job_id, segment_id)),
             )
+        )
+
+    # --- leases -----------------------------------------------------------------------------
+
+    def reap_expired(self, *, max_attempts: int, limit: int = 100) -> list[Reaped]:
+        """Take every segment whose lease expired: queued again (the caller publishes the
+        returned message) or, when its attempts are used up, failed. Safe to call from any
+        number of processes at once: each expired lease is reaped exactly once."""
+        expired = self.client.zrangebyscore(LEASES, "-inf", time.time(), start=0, num=limit)
+        reaped = []
+        for member in map(str, expired):
+            parsed = parse_lease_member(member)
+            if parsed is None:
+                self.client.zrem(LEASES, member)
+                continue
+            job_id, segment_id = parsed
+            result = self._reap(
+                keys=JobKeys.of(job_id).ordered(),
+                args=self._args(segment_id, member, max_attempts, GAVE_UP),
+            )
+            if int(result[0]) == 1:
+                reaped.append(Reaped(job_id, segment_id, SegmentMessage.from_json(result[1])))
+            elif int(result[0]) == 2:
+                reaped.append(Reaped(job_id, segment_id, None, completed_job=int(result[1]) == 2))
+        return reaped
+
+    # --- workers ----------------------------------------------------------------------------
+
+    def register_worker(self, hostname: str, queues: Sequence[str]) -> None:
+        """A worker's heartbeat: it is alive and consumes ``queues``."""
+        with self.client.pipeline(transaction=False) as pipe:
+            pipe.zadd(WORKERS, {hostname: time.time()})
+            pipe.hset(WORKER_QUEUES, hostname, ",".join(queues))
+            pipe.execute()
+
+    def workers_alive(self, *, queue: str, within_seconds: float) -> list[str]:
+        """Workers consuming ``queue`` that sent a heartbeat within the last seconds."""
+        seen = [
+            str(w) for w in self.client.zrangebyscore(WORKERS, time.time() - within_seconds, "+inf")
+        ]
+        if not seen:
+            return []
+        queues = self.client.hmget(WORKER_QUEUES, seen)
+        return sorted(
+            str(name)
+            for name, consumed in zip(seen, queues, strict=True)
+            if queue in str(consumed or "").split(",")
         )
 
     # --- reading ----------------------------------------------------------------------------
@@ -216,7 +336,7 @@ class JobStore:
         Raises:
             JobNotFoundError: no such job (never created, or expired after the TTL).
         """
-        data = _text(self.client.hgetall(job_keys(job_id)[0]))
+        data = _text(self.client.hgetall(JobKeys.of(job_id).job))
         if not data:
             raise JobNotFoundError(
                 f"job {job_id!r} is not known to the result store (never created, or expired "
@@ -229,7 +349,7 @@ class JobStore:
         ids = [str(i) for i in self.client.zrevrange(JOBS_INDEX, 0, max(0, limit - 1))]
         with self.client.pipeline(transaction=False) as pipe:
             for job_id in ids:
-                pipe.hgetall(job_keys(job_id)[0])
+                pipe.hgetall(JobKeys.of(job_id).job)
             found = pipe.execute()
         jobs, gone = [], []
         for job_id, data in zip(ids, found, strict=True):
@@ -245,7 +365,7 @@ class JobStore:
         self, job_id: str, segment_ids: Sequence[int] | None = None
     ) -> list[SegmentMessage]:
         """The messages of a job's segments (all of them, in plan order, when ids is None)."""
-        key = job_keys(job_id)[1]
+        key = JobKeys.of(job_id).messages
         if segment_ids is None:
             raw = self.client.hgetall(key)
             items = sorted((int(k), v) for k, v in raw.items())
@@ -260,18 +380,21 @@ class JobStore:
         return [SegmentMessage.from_json(v) for v in found]
 
     def segments(self, job_id: str, segment_ids: Sequence[int]) -> list[SegmentState]:
-        """The state of some segments of a job."""
-        keys = job_keys(job_id)
+        """The state of some segments of a job, with their leases' state."""
+        keys = JobKeys.of(job_id)
         ids = [str(i) for i in segment_ids]
         if not ids:
             return []
+        columns = (keys.state, keys.attempts, keys.worker, keys.pid, keys.error, keys.messages)
         with self.client.pipeline(transaction=False) as pipe:
-            for key in (keys[2], keys[3], keys[4], keys[5], keys[6], keys[1]):
+            for key in (*columns, keys.beat, keys.lease):
                 pipe.hmget(key, ids)
-            states, attempts, workers, pids, errors, specs = pipe.execute()
+            states, attempts, workers, pids, errors, specs, beats, leases = pipe.execute()
+        now = time.time()
         result = []
         for n, seg in enumerate(ids):
-            spec = SegmentMessage.from_json(specs[n]).spec if specs[n] else None
+            spec = _spec_of(specs[n])
+            running = states[n] == "running"
             result.append(
                 SegmentState(
                     segment_id=int(seg),
@@ -285,20 +408,35 @@ class JobStore:
                     video_path=spec.video_path if spec else "",
                     start_seconds=spec.start_seconds if spec else 0.0,
                     end_seconds=spec.end_seconds if spec else None,
+                    heartbeat_age_seconds=now - float(beats[n]) if running and beats[n] else None,
+                    lease_expires_in=float(leases[n]) - now if running and leases[n] else None,
                 )
             )
         return result
 
+    def running_segments(self, job_id: str) -> list[SegmentState]:
+        states = self.segment_states(job_id)
+        return self.segments(job_id, sorted(i for i, s in states.items() if s == "running"))
+
     def failed_segments(self, job_id: str) -> list[SegmentState]:
-        ids = sorted(int(i) for i in self.client.smembers(job_keys(job_id)[8]))
+        ids = sorted(int(i) for i in self.client.smembers(JobKeys.of(job_id).failed))
         return self.segments(job_id, ids)
 
     def done_ids(self, job_id: str) -> set[int]:
-        return {int(i) for i in self.client.smembers(job_keys(job_id)[7])}
+        return {int(i) for i in self.client.smembers(JobKeys.of(job_id).done)}
 
     def segment_states(self, job_id: str) -> dict[int, str]:
         """Every segment's state name, by id."""
-        return {int(k): v for k, v in _text(self.client.hgetall(job_keys(job_id)[2])).items()}
+        return {int(k): v for k, v in _text(self.client.hgetall(JobKeys.of(job_id).state)).items()}
+
+
+def _spec_of(raw: str | None) -> Any:
+    if not raw:
+        return None
+    try:
+        return SegmentMessage.from_json(raw).spec
+    except MessageError:
+        return None
 
 
 def _text(data: Any) -> dict[str, str]:

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from framefleet.errors import FramefleetError
+from framefleet.jobs.manifest import JobManifest, assemble_job_manifest
 from framefleet.media.pipeline import DEFAULT_MAX_FRAME_PIXELS, process_segment
 from framefleet.media.specs import SegmentSpec
-from framefleet.producer.manifest import JobManifest, assemble_job_manifest
 from framefleet.producer.plan import Plan
 
 

@@ -14,13 +14,13 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from framefleet.config import Settings
+from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.limits import checked_limits
+from framefleet.jobs.manifest import finalize_job
+from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
+from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec
-from framefleet.producer.enqueue import publish_segments
-from framefleet.producer.limits import checked_limits
-from framefleet.producer.manifest import finalize_job
-from framefleet.producer.messages import DEFAULT_QUEUE, SegmentMessage
 from framefleet.producer.plan import Plan
-from framefleet.producer.store import JobStore
 
 
 def new_job_id(*, local: bool = False) -> str:

@@ -39,9 +39,9 @@ from framefleet.catalog.claims import (
 )
 from framefleet.errors import FramefleetError
 from framefleet.media.probe import probe_video
-from framefleet.producer.rules import Rule
-from framefleet.producer.settle import SettleTracker
 from framefleet.producer.submit import new_job_id
+from framefleet.watch.rules import Rule
+from framefleet.watch.settle import SettleTracker
 
 log = logging.getLogger("framefleet.watcher")
 

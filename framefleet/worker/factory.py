@@ -7,7 +7,7 @@ What makes delivery at-least-once with idempotent effects:
   (within ``worker_lost_wait``, 1 s);
 - prefetch multiplier 1: a worker holds no more messages than it has processes (fair, and a dead
   worker strands at most that many);
-- Redis ``visibility_timeout`` (see `framefleet.producer.limits`): a worker that dies entirely
+- Redis ``visibility_timeout`` (see `framefleet.jobs.limits`): a worker that dies entirely
   cannot give anything back, so Redis does, that many seconds after delivery; kombu's sweep for
   such messages runs every `restore_interval` seconds instead of its default ~100 s, and its lock
   expires in seconds, not 5 minutes, should a worker die holding it;
@@ -16,18 +16,21 @@ What makes delivery at-least-once with idempotent effects:
 
 from __future__ import annotations
 
+import os
+import warnings
 from typing import Any
 
 from celery import Celery
+from celery.exceptions import SecurityWarning
 
 from framefleet.config import Settings
-from framefleet.producer.limits import (
+from framefleet.jobs.limits import (
     restore_interval,
     restore_mutex_seconds,
     time_limits,
     visibility_timeout,
 )
-from framefleet.producer.messages import DEFAULT_QUEUE
+from framefleet.jobs.message import DEFAULT_QUEUE
 from framefleet.worker import hooks
 from framefleet.worker.tasks import register_tasks
 
@@ -81,8 +84,17 @@ def celery_config(settings: Settings) -> dict[str, Any]:
 
 def create_app(settings: Settings) -> Celery:
     """A Celery app for ``settings`` with the segment task registered."""
+    _quiet_false_privilege_warnings()
     app = Celery("framefleet", set_as_current=False)
     app.conf.update(celery_config(settings))
     hooks.install(settings)
     register_tasks(app)
     return app
+
+
+def _quiet_false_privilege_warnings() -> None:
+    """Celery warns of "superuser privileges" whenever the process's group has no name (a
+    container run with an arbitrary ``--user UID:GID``, as for host-owned output), even when
+    the process is not root. Only a process that really is root keeps the warning."""
+    if os.getuid() != 0 and os.geteuid() != 0:
+        warnings.filterwarnings("ignore", category=SecurityWarning)

@@ -3,7 +3,8 @@
 Each pool process gets its own Redis client (a client must not cross a fork), made in
 ``worker_process_init`` and closed in ``worker_process_shutdown``. The worker's main process
 makes one lazily: it reports segments whose process hit the hard time limit, which the killed
-process cannot do.
+process cannot do. The main process also runs the worker's heartbeat
+(`framefleet.worker.heartbeat`) from ``worker_ready`` to ``worker_shutdown``.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from celery import signals
 from celery.exceptions import Reject, TimeLimitExceeded
 
 from framefleet.config import Settings
-from framefleet.errors import ConfigError
-from framefleet.producer.messages import TASK_NAME, SegmentMessage
-from framefleet.producer.store import JobStore
+from framefleet.cpus import whole_cpus
+from framefleet.errors import ConfigError, MessageError
+from framefleet.jobs.message import TASK_NAME, SegmentMessage
+from framefleet.jobs.store import JobStore
+from framefleet.worker.heartbeat import WorkerHeartbeat
 from framefleet.worker.report import Reporter
 
 log = logging.getLogger(__name__)
@@ -29,6 +32,7 @@ class _Process:
     settings: Settings | None = None
     concurrency: int = 0
     reporter: Reporter | None = None
+    heartbeat: WorkerHeartbeat | None = None
 
 
 _process = _Process()
@@ -47,6 +51,7 @@ def install(settings: Settings) -> None:
     signals.worker_shutdown.connect(
         _on_process_shutdown, weak=False, dispatch_uid="framefleet-shutdown"
     )
+    signals.worker_ready.connect(_on_worker_ready, weak=False, dispatch_uid="framefleet-ready")
     signals.task_failure.connect(_on_task_failure, weak=False, dispatch_uid="framefleet-failure")
 
 
@@ -65,15 +70,16 @@ def reporter() -> Reporter:
 
 
 def decode_threads() -> int:
-    """Decoder threads per segment: the setting, or 1 when processes share the cores.
+    """Decoder threads per segment: the setting, or 1 when processes share the cores, or the
+    CPUs this process may really use (a container's CPU quota included).
 
-    0 (the default) lets FFmpeg use every core, which is right for one process per host but
-    makes several pool processes fight over the same cores.
+    FFmpeg's own choice counts the host's CPUs, not the container's quota: with ``--scale`` on
+    a big host that oversubscribes every core.
     """
     configured = settings().decode_threads
     if configured > 0:
         return configured
-    return 1 if _process.concurrency != 1 else 0
+    return 1 if _process.concurrency != 1 else whole_cpus()
 
 
 def _open() -> None:
@@ -91,7 +97,23 @@ def _on_process_init(**_: Any) -> None:
     _open()
 
 
+def _on_worker_ready(sender: Any = None, **_: Any) -> None:
+    """Main process: start the heartbeat, with this worker's name and queues."""
+    hostname = str(getattr(sender, "hostname", "") or "worker")
+    try:
+        queues = sorted(sender.app.amqp.queues.consume_from)
+    except AttributeError:
+        queues = []
+    _process.heartbeat = WorkerHeartbeat(
+        settings(), hostname=hostname, queues=queues or ["framefleet"]
+    )
+    _process.heartbeat.start()
+
+
 def _on_process_shutdown(**_: Any) -> None:
+    if _process.heartbeat is not None:
+        _process.heartbeat.stop()
+        _process.heartbeat = None
     if _process.reporter is not None:
         _process.reporter.close()
         _process.reporter = None
@@ -113,7 +135,7 @@ def _on_task_failure(
         return
     try:
         message = SegmentMessage.from_dict((args or [None])[0])
-    except ConfigError:
+    except MessageError:
         return
     if isinstance(exception, TimeLimitExceeded):
         error = (

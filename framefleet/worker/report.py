@@ -15,12 +15,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from framefleet.jobs.manifest import finalize_job
+from framefleet.jobs.message import SegmentMessage
+from framefleet.jobs.state import JobStatus
+from framefleet.jobs.store import REDIS_DOWN, Delivery, JobStore
 from framefleet.media.pipeline import SegmentResult
-from framefleet.producer.follow import REDIS_DOWN
-from framefleet.producer.manifest import finalize_job
-from framefleet.producer.messages import SegmentMessage
-from framefleet.producer.status import JobStatus
-from framefleet.producer.store import Delivery, JobStore
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,12 +35,45 @@ class Reporter:
     def close(self) -> None:
         self.store.close()
 
-    def begin(self, message: SegmentMessage, *, worker: str) -> Delivery:
-        """Count this delivery (the attempt number) and mark the segment running."""
-        return self._call(
-            lambda: self.store.begin(
-                message.job_id, message.segment_id, worker=worker, pid=os.getpid()
+    def begin(
+        self, message: SegmentMessage, *, worker: str, token: str, lease_seconds: float
+    ) -> Delivery:
+        """Count this delivery (the attempt number), mark the segment running, take its lease.
+
+        When another delivery holds the lease but was made by a process of this worker that no
+        longer exists (a pool process killed or crashed: Celery redelivers its message at
+        once), the dead holder's lease is taken over instead of waited out.
+        """
+        job_id, segment_id = message.job_id, message.segment_id
+
+        def begin(steal_from: str = "") -> Delivery:
+            return self.store.begin(
+                job_id,
+                segment_id,
+                worker=worker,
+                pid=os.getpid(),
+                token=token,
+                lease_seconds=lease_seconds,
+                steal_from=steal_from,
             )
+
+        delivery = self._call(begin)
+        if delivery.held_elsewhere:
+            holder = self._call(lambda: self.store.lease_holder(job_id, segment_id))
+            if holder is not None and holder[0] == worker and not _alive(holder[1], holder[2]):
+                delivery = self._call(lambda: begin(holder[2]))
+        return delivery
+
+    def heartbeat(self, message: SegmentMessage, *, token: str, lease_seconds: float) -> bool:
+        """Renew the lease (one try: the next heartbeat is the retry); False when it is lost."""
+        return self.store.heartbeat(
+            message.job_id, message.segment_id, token=token, lease_seconds=lease_seconds
+        )
+
+    def release(self, message: SegmentMessage, *, token: str) -> bool:
+        """Give the segment back before a retry (its lease released, queued again)."""
+        return self._call(
+            lambda: self.store.release(message.job_id, message.segment_id, token=token)
         )
 
     def done(self, message: SegmentMessage, result: SegmentResult) -> int:
@@ -64,7 +96,7 @@ class Reporter:
         """Write the job manifest of a complete job (idempotent)."""
         return self._call(lambda: finalize_job(self.store, job_id))
 
-    def _call(self, call: Callable[[], T]) -> T:
+    def _call(self, call: Callable[[], T]) -> T:  # retried while Redis does not answer
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.2
         while True:
@@ -76,3 +108,38 @@ class Reporter:
                 log.warning("result store unreachable (%s); retrying in %.1f s", e, delay)
                 time.sleep(delay)
                 delay = min(5.0, delay * 2)
+
+
+def _alive(pid: int, token: str) -> bool:
+    """Whether the process of a delivery (made on this host) still exists.
+
+    The token names the process it was made in (``host:pid:nonce``); a pid now reused by this
+    very process, with another token, was an earlier process.
+    """
+    if pid == os.getpid():
+        return token.startswith(delivery_prefix())
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+_nonce: dict[int, str] = {}
+
+
+def delivery_prefix() -> str:
+    """What every delivery token of this process starts with (pid and a nonce made in this
+    process, so a forked child never shares its parent's)."""
+    pid = os.getpid()
+    if pid not in _nonce:
+        _nonce.clear()
+        _nonce[pid] = os.urandom(4).hex()
+    return f"{pid}:{_nonce[pid]}:"
+
+
+def new_token() -> str:
+    """A token for one delivery of a segment."""
+    return delivery_prefix() + os.urandom(4).hex()

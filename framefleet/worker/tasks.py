@@ -21,12 +21,14 @@ from typing import Any, NoReturn
 from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
-from framefleet.errors import ConfigError, FramefleetError, MediaError, OutputError
+from framefleet.errors import ConfigError, FramefleetError, MediaError, MessageError, OutputError
+from framefleet.jobs.limits import visibility_timeout
+from framefleet.jobs.message import TASK_NAME, SegmentMessage
+from framefleet.jobs.store import GAVE_UP, REDIS_DOWN
 from framefleet.media.pipeline import process_segment
-from framefleet.producer.follow import REDIS_DOWN
-from framefleet.producer.limits import visibility_timeout
-from framefleet.producer.messages import TASK_NAME, SegmentMessage
 from framefleet.worker import hooks
+from framefleet.worker.lease import LeaseKeeper, LeaseLostError
+from framefleet.worker.report import new_token
 
 log = logging.getLogger(__name__)
 
@@ -64,11 +66,17 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
     settings = hooks.settings()
     try:
         message = SegmentMessage.from_dict(raw)
-    except ConfigError as e:
+    except MessageError as e:
         log.error("dropping a malformed segment message: %s", e)
         raise SegmentFailedError(f"malformed segment message: {e}") from e
     reporter = hooks.reporter()
-    delivery = reporter.begin(message, worker=str(task.request.hostname))
+    token = new_token()
+    delivery = reporter.begin(
+        message,
+        worker=str(task.request.hostname),
+        token=token,
+        lease_seconds=settings.lease_seconds,
+    )
     where = f"job {message.job_id} segment {message.segment_id}"
     if delivery.unknown_job:
         log.warning("%s: the job is not in the result store (expired?); dropped", where)
@@ -76,16 +84,34 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
     if delivery.already_done:
         log.info("%s: already done (a repeated delivery); nothing to do", where)
         return {"status": "duplicate"}
+    if delivery.held_elsewhere:
+        log.info("%s: running elsewhere under a live lease (a repeated delivery); dropped", where)
+        return {"status": "duplicate"}
+    if delivery.already_failed:
+        log.info("%s: failed and not retried (a stale delivery); dropped", where)
+        return {"status": "stale"}
     if delivery.attempt > settings.max_attempts:
-        error = (
-            f"gave up after {delivery.attempt - 1} deliveries: each time the process running it "
-            "died before finishing (killed, out of memory or a crash in native code)"
-        )
-        return _fail(message, error)
+        return _fail(message, GAVE_UP % (delivery.attempt - 1))
+    keeper = LeaseKeeper(
+        reporter,
+        message,
+        token=token,
+        lease_seconds=settings.lease_seconds,
+        heartbeat_seconds=settings.heartbeat_seconds,
+    )
     try:
-        result = process_segment(
-            message.spec, decode_threads=hooks.decode_threads(), force=message.force
-        )
+        with keeper:
+            result = process_segment(
+                message.spec,
+                decode_threads=hooks.decode_threads(),
+                force=message.force,
+                max_frame_pixels=settings.max_frame_pixels,
+                on_image=lambda _: keeper.check(),
+            )
+        keeper.check()
+    except LeaseLostError as e:
+        log.warning("%s; stopping here", e)
+        return {"status": "lease-lost"}
     except SoftTimeLimitExceeded:
         limit = task.request.timelimit[1] if task.request.timelimit else None
         return _fail(
@@ -100,6 +126,7 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
             return _fail(message, f"{type(e).__name__}: {e} (after {delivery.attempt} attempts)")
         countdown = min(2.0**delivery.attempt, visibility_timeout(settings) / 4, 60.0)
         log.warning("%s: %s; retrying in %.0f s", where, e, countdown)
+        reporter.release(message, token=token)
         raise task.retry(exc=e, countdown=countdown) from e
     if reporter.done(message, result) == 2:
         _finalize(message.job_id)

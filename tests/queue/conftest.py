@@ -5,7 +5,8 @@ so a test can stop and restart it with its data. `Workers` starts ``celery -A fr
 worker`` (or ``framefleet worker``) as subprocesses, each in its own process group so a test can
 SIGKILL a whole worker (main process and pool children at once, as when a container dies).
 Workers and producer read the same `QUEUE_ENV`: short time limits and a 15 s visibility timeout,
-so a dead worker's segment comes back within `REQUEUE_BOUND_SECONDS` (15 + 1 + 3 = 19 s).
+leases of 4 s renewed every second, so a dead worker's segment comes back within
+`LEASE_REQUEUE_BOUND_SECONDS` (6 s; the visibility timeout, `REQUEUE_BOUND_SECONDS`, is the net).
 
 Without ``redis-server`` the tests that need it are skipped with the reason; with ``CI`` set they
 fail instead.
@@ -31,10 +32,10 @@ import redis
 
 from framefleet.config import Settings, load_settings
 from framefleet.media.specs import OutputSpec
-from framefleet.producer.limits import requeue_bound_seconds
+from framefleet.jobs.limits import requeue_bound_seconds
 from framefleet.producer.plan import Plan, plan_job
-from framefleet.producer.status import JobStatus
-from framefleet.producer.store import JobStore
+from framefleet.jobs.state import JobStatus
+from framefleet.jobs.store import JobStore
 from framefleet.producer.submit import Submitted, submit_job
 from tests.clips import ClipSpec, camera_times_ms, make_clip, write_timestamps_csv
 
@@ -54,8 +55,15 @@ QUEUE_ENV = {
     "FRAMEFLEET_MAX_ATTEMPTS": "3",
     "FRAMEFLEET_DECODE_THREADS": "1",
     "FRAMEFLEET_RESULT_TTL_SECONDS": "3600",
+    "FRAMEFLEET_LEASE_SECONDS": "4",
+    "FRAMEFLEET_HEARTBEAT_SECONDS": "1",
 }
 REQUEUE_BOUND_SECONDS = requeue_bound_seconds(load_settings(env=QUEUE_ENV))  # 19 s
+"""How long Redis's visibility timeout takes to hand back a dead worker's message (the
+safety net behind leases)."""
+LEASE_REQUEUE_BOUND_SECONDS = 4 + 1 + 1
+"""A dead worker's segment is re-enqueued once its lease (4 s) has expired and the next
+heartbeat of a live worker (every 1 s) reaps it; 1 s slack."""
 
 
 def free_port() -> int:

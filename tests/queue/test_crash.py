@@ -11,15 +11,16 @@ import json
 import os
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from framefleet.config import Settings
-from framefleet.producer.status import SegmentState
-from framefleet.producer.store import JobStore
+from framefleet.jobs.state import SegmentState
+from framefleet.jobs.store import JobStore
 from tests.queue.conftest import (
-    REQUEUE_BOUND_SECONDS,
+    LEASE_REQUEUE_BOUND_SECONDS,
     SLOW_OUTPUT,
     Recording,
     Workers,
@@ -30,8 +31,6 @@ from tests.queue.conftest import (
     wait_for,
 )
 
-KILL_DELAY_SECONDS = 0.3
-"""Kill a pool process this far into its ~1 s segment: well inside it, past its start-up."""
 POOL_REQUEUE_BOUND_SECONDS = 5.0 + 1.0 + 1.0
 """A dead pool process is noticed at the latest by the pool's supervision tick (every 5 s in
 Celery's prefork pool), then ``worker_lost_wait`` (1 s) passes before the message is rejected
@@ -54,6 +53,17 @@ def _newly_running(
         if on is None or (segment.worker or "").startswith(on + "@"):
             return segment
     return None
+
+
+def _images_on_disk(out: Path) -> Callable[[], int]:
+    return lambda: sum(1 for p in out.rglob("*.png") if not p.name.startswith("."))
+
+
+def _mid_segment(out: Path) -> None:
+    """Wait until the segment that just started has written an image: it is well under way."""
+    count = _images_on_disk(out)
+    before = count()
+    wait_for(lambda: count() > before, timeout=30, interval=0.01, what="an image of the segment")
 
 
 def _queued_segments(store: JobStore) -> set[int]:
@@ -109,14 +119,14 @@ def test_sigkill_of_a_whole_worker_mid_segment_hands_its_segment_to_the_survivor
         (s,) = store.segments(job_id, [victim.segment_id])
         return s.attempts == 2 and (s.worker or "").startswith("survivor@")
 
+    bound = LEASE_REQUEUE_BOUND_SECONDS + PICKUP_SLACK_SECONDS
     wait_for(
         taken_over,
-        timeout=REQUEUE_BOUND_SECONDS + PICKUP_SLACK_SECONDS,
+        timeout=bound,
         what=f"segment {victim.segment_id} to go to the survivor within "
-        f"{REQUEUE_BOUND_SECONDS} s (+{PICKUP_SLACK_SECONDS} s pickup)",
+        f"{LEASE_REQUEUE_BOUND_SECONDS} s (+{PICKUP_SLACK_SECONDS} s pickup), by its lease",
     )
-    requeued_after = time.monotonic() - killed_at
-    assert requeued_after <= REQUEUE_BOUND_SECONDS + PICKUP_SLACK_SECONDS
+    assert time.monotonic() - killed_at <= bound  # the visibility timeout (15 s) is not needed
 
     _check_outputs(store, job_id, out, images=2 * 8 * 30)
     (final,) = store.segments(job_id, [victim.segment_id])
@@ -145,7 +155,7 @@ def test_sigkill_of_a_pool_process_requeues_its_segment_at_once(
         what="a segment to start",
     )
     assert victim.pid in worker.children()
-    time.sleep(KILL_DELAY_SECONDS)
+    _mid_segment(out)
     os.kill(victim.pid, signal.SIGKILL)  # only the pool process: the main process sees it die
     killed_at = time.monotonic()
 
@@ -183,14 +193,15 @@ def test_a_segment_that_kills_its_worker_every_time_fails_after_the_attempt_limi
 
         running = wait_for(started, timeout=30, interval=0.02, what=f"attempt {attempt}")
         assert running.pid is not None
-        time.sleep(KILL_DELAY_SECONDS)
+        _mid_segment(out)
         os.kill(running.pid, signal.SIGKILL)
 
     job = wait_complete(store, job_id)
     assert (job.done, job.failed) == (3, 1)
     (failed,) = store.failed_segments(job_id)
-    assert failed.segment_id == 1 and failed.attempts == 4
+    assert failed.segment_id == 1
     assert failed.error is not None
     assert failed.error.startswith("gave up after 3 deliveries: each time the process running")
+    assert failed.attempts in (3, 4)  # failed by the reaper (3) or by a 4th delivery (4)
     assert len(manifest_lines(job.manifest)) == job.images == 3 * 60  # the other 3 segments
     assert worker.process.poll() is None

@@ -14,9 +14,9 @@ from framefleet.catalog import Catalog
 from framefleet.config import Settings
 from framefleet.media.pipeline import process_segment, read_manifest
 from framefleet.media.specs import OutputSpec, SegmentSpec
-from framefleet.producer.enqueue import publish_segments
-from framefleet.producer.limits import checked_limits
-from framefleet.producer.store import JobStore
+from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.limits import checked_limits
+from framefleet.jobs.store import JobStore
 from tests.queue.conftest import (
     FRAMEFLEET,
     SLOW_OUTPUT,

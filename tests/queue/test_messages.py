@@ -8,10 +8,10 @@ import pytest
 from celery import Celery
 
 from framefleet.config import load_settings
-from framefleet.errors import ConfigError
+from framefleet.errors import ConfigError, MessageError
 from framefleet.media.specs import OutputSpec, SegmentSpec
-from framefleet.producer.enqueue import task_message
-from framefleet.producer.limits import (
+from framefleet.jobs.broker import task_message
+from framefleet.jobs.limits import (
     TimeLimits,
     checked_limits,
     requeue_bound_seconds,
@@ -19,7 +19,7 @@ from framefleet.producer.limits import (
     time_limits,
     visibility_timeout,
 )
-from framefleet.producer.messages import TASK_NAME, SegmentMessage
+from framefleet.jobs.message import TASK_NAME, SegmentMessage
 from framefleet.worker.factory import celery_config
 
 
@@ -48,13 +48,13 @@ def test_message_round_trips_through_json_and_stays_small() -> None:
 
 def test_message_of_another_version_is_refused_with_advice() -> None:
     data = _message().to_dict()
-    with pytest.raises(ConfigError, match=r"version 2 is not supported.*upgrade workers"):
-        SegmentMessage.from_dict({**data, "v": 2})
-    with pytest.raises(ConfigError, match="keys"):
+    with pytest.raises(MessageError, match=r"version 1 is not supported.*upgrade workers"):
+        SegmentMessage.from_dict({**data, "v": 1})
+    with pytest.raises(MessageError, match="keys"):
         SegmentMessage.from_dict({**data, "extra": 1})
-    with pytest.raises(ConfigError, match="unknown segment field"):
+    with pytest.raises(MessageError, match="unknown segment field"):
         SegmentMessage.from_dict({**data, "spec": {**data["spec"], "bogus": 1}})
-    with pytest.raises(ConfigError, match="not valid JSON"):
+    with pytest.raises(MessageError, match="not valid JSON"):
         SegmentMessage.from_json("{")
 
 
@@ -118,4 +118,4 @@ def test_celery_finds_the_app_even_after_the_worker_modules_are_imported() -> No
     app = find_app("framefleet.worker")
     assert isinstance(app, Celery)
     assert TASK_NAME in app.tasks
-    assert framefleet.worker.factory.create_app is not None
+    assert app is not framefleet.worker.factory  # the package attribute, not the module

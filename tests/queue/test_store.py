@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import pytest
@@ -12,10 +11,11 @@ import redis
 from framefleet.config import Settings
 from framefleet.errors import JobNotFoundError
 from framefleet.media.specs import OutputSpec, SegmentSpec
-from framefleet.producer.enqueue import publish_segments
-from framefleet.producer.limits import TimeLimits
-from framefleet.producer.messages import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
-from framefleet.producer.store import JOBS_INDEX, JobStore, job_keys
+from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.limits import TimeLimits
+from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
+from framefleet.jobs.keys import JOBS_INDEX, JobKeys
+from framefleet.jobs.store import JobStore
 from tests.queue.conftest import RedisServer
 
 
@@ -37,14 +37,21 @@ def _messages(job_id: str, count: int, out: str = "/out") -> list[SegmentMessage
     ]
 
 
+def _begin(store: JobStore, job_id: str, segment_id: int, *, worker: str, pid: int):
+    """A delivery whose lease expired at once: the next delivery may take the segment."""
+    return store.begin(
+        job_id, segment_id, worker=worker, pid=pid, token=f"{worker}:{pid}", lease_seconds=-1
+    )
+
+
 def test_counters_move_once_per_segment_whatever_the_deliveries(store: JobStore) -> None:
     store.create_job("j", out_dir="/out", spec={}, messages=_messages("j", 3), videos=1)
 
-    assert store.begin("j", 0, worker="w1", pid=11).attempt == 1
-    assert store.begin("j", 0, worker="w2", pid=22).attempt == 2  # a second delivery
+    assert _begin(store, "j", 0, worker="w1", pid=11).attempt == 1
+    assert _begin(store, "j", 0, worker="w2", pid=22).attempt == 2  # a second delivery
     assert store.finish("j", 0, images=4, bytes=400, decode_seconds=0.5) == 1
     assert store.finish("j", 0, images=4, bytes=400, decode_seconds=0.5) == 0  # counted once
-    assert store.begin("j", 0, worker="w3", pid=33).already_done
+    assert _begin(store, "j", 0, worker="w3", pid=33).already_done
 
     assert store.fail("j", 1, error="video not found: '/data/r0.mp4'") == 1
     assert store.fail("j", 1, error="again") == 0
@@ -80,8 +87,8 @@ def test_a_failed_segment_that_later_succeeds_moves_to_done(store: JobStore) -> 
 def test_retry_resets_failed_segments_and_reopens_the_job(store: JobStore) -> None:
     messages = _messages("j", 2)
     store.create_job("j", out_dir="/out", spec={}, messages=messages)
-    store.begin("j", 0, worker="w", pid=1)
-    store.begin("j", 0, worker="w", pid=1)
+    _begin(store, "j", 0, worker="w", pid=1)
+    _begin(store, "j", 0, worker="w", pid=1)
     store.fail("j", 0, error="boom")
     store.finish("j", 1, images=1, bytes=1, decode_seconds=0)
     assert store.job("j").complete
@@ -100,23 +107,23 @@ def test_every_key_of_a_job_expires_and_the_index_forgets_expired_jobs(
     short = JobStore.from_url(settings.effective_results_url, ttl_seconds=60)
     try:
         short.create_job("j", out_dir="/out", spec={}, messages=_messages("j", 2))
-        short.begin("j", 0, worker="w", pid=1)
+        _begin(short, "j", 0, worker="w", pid=1)
         short.fail("j", 1, error="x")
         short.finish("j", 0, images=1, bytes=1, decode_seconds=0)
         client = short.client
-        existing = [k for k in job_keys("j") if client.exists(k)]
-        assert len(existing) == 9
+        existing = [k for k in JobKeys.of("j").own() if client.exists(k)]
+        assert len(existing) == 10  # token and lease are released by finish/fail
         assert all(0 < int(client.ttl(k)) <= 60 for k in existing)
 
         short.create_job("k", out_dir="/out", spec={}, messages=_messages("k", 1))
         assert [j.job_id for j in short.recent_jobs()] == ["k", "j"]
-        for key in job_keys("j"):
+        for key in JobKeys.of("j").own():
             client.delete(key)  # as if expired
         assert [j.job_id for j in short.recent_jobs()] == ["k"]
         assert client.zscore(JOBS_INDEX, "j") is None
         with pytest.raises(JobNotFoundError, match=r"job 'j' is not known.*framefleet status"):
             short.job("j")
-        assert short.begin("j", 0, worker="w", pid=1).unknown_job
+        assert _begin(short, "j", 0, worker="w", pid=1).unknown_job
     finally:
         short.close()
 
@@ -129,25 +136,23 @@ def test_a_job_with_nothing_to_run_is_complete_at_once(store: JobStore) -> None:
     assert store.segment_states("j") == {0: "skipped", 1: "skipped"}
 
 
-def test_enqueue_is_pipelined_at_more_than_5000_messages_per_second(
+def test_enqueue_publishes_every_message_in_batches(
     settings: Settings, store: JobStore, tmp_path: Path
 ) -> None:
-    count = 20_000
+    count = 2_500  # more than two batches; the rate is measured in bench/queue_bench.py
     messages = _messages("big", count, out=str(tmp_path))
     store.create_job("big", out_dir=str(tmp_path), spec={}, messages=messages)
+    batches: list[int] = []
 
-    t0 = time.perf_counter()
     sent = publish_segments(
         settings.broker_url,
         messages,
         limits=TimeLimits(5, 7),
-        on_batch=lambda n: store.mark_enqueued("big", n),
+        on_batch=lambda n: (batches.append(n), store.mark_enqueued("big", n)),
     )
-    rate = count / (time.perf_counter() - t0)
 
-    assert sent == count and store.job("big").enqueued == count
+    assert sent == count and store.job("big").enqueued == count and batches == [1000, 1000, 500]
     assert store.client.llen(DEFAULT_QUEUE) == count
-    assert rate >= 5000, f"enqueue rate {rate:.0f}/s"
     envelope = json.loads(store.client.lindex(DEFAULT_QUEUE, 0) or "{}")
     assert envelope["headers"]["task"] == TASK_NAME
     assert envelope["content-type"] == "application/json"

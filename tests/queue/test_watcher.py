@@ -19,10 +19,10 @@ from framefleet.catalog.claims import claims_of
 from framefleet.config import Settings
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.plan import plan_job
-from framefleet.producer.rules import Rule, make_rule
-from framefleet.producer.store import JobStore
+from framefleet.watch.rules import Rule, make_rule
+from framefleet.jobs.store import JobStore
 from framefleet.producer.submit import submit_job
-from framefleet.producer.watcher import Watcher
+from framefleet.watch.watcher import Watcher
 from tests.clips import ClipSpec, camera_times_ms, make_clip, write_timestamps_csv
 from tests.queue.conftest import (
     FRAMEFLEET,

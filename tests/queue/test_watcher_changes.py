@@ -18,8 +18,8 @@ from framefleet.catalog import Catalog
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.local import run_local
 from framefleet.producer.plan import plan_job
-from framefleet.producer.rules import Rule, make_rule
-from framefleet.producer.watcher import Watcher
+from framefleet.watch.rules import Rule, make_rule
+from framefleet.watch.watcher import Watcher
 from tests.clips import ClipSpec, camera_times_ms, make_clip
 
 START_MS = 1_489_728_491_000

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from framefleet.producer.store import JobStore
+from framefleet.jobs.store import JobStore
 from tests.clips import ClipSpec, make_clip
 from tests.queue.conftest import FRAMEFLEET, RedisServer, Workers, queue_env, wait_for
 from tests.queue.test_watcher import _recording

@@ -1,0 +1,85 @@
+"""Reaping expired leases: a killed worker's segment goes back to the queue within seconds.
+
+A worker holds a lease on each segment it runs and renews it every ``heartbeat_seconds``; a
+worker that dies stops renewing. Whoever notices an expired lease first (every worker's
+heartbeat thread, ``extract --wait`` / ``status --wait``, the watcher) reaps it: `JobStore`
+re-queues the segment exactly once (or fails it when its attempts are used up) and the reaper
+publishes its message again. The dead worker's own message, unacknowledged, still comes back
+from Redis after the visibility timeout; by then the segment is done (or running under a live
+lease) and that late delivery does nothing.
+
+So a segment of a dead worker waits ``lease_seconds`` plus at most one heartbeat, not the
+visibility timeout (15 + 3 s by default, against 138 s).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from framefleet.config import Settings
+from framefleet.errors import FramefleetError
+from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.limits import time_limits
+from framefleet.jobs.manifest import finalize_job
+from framefleet.jobs.message import SegmentMessage
+from framefleet.jobs.store import JobStore, Reaped
+
+log = logging.getLogger("framefleet.leases")
+
+
+def reap_expired_leases(store: JobStore, settings: Settings) -> list[Reaped]:
+    """Re-enqueue (or fail) every segment whose lease expired; returns what was reaped."""
+    reaped = store.reap_expired(max_attempts=settings.max_attempts)
+    requeued: dict[str, list[SegmentMessage]] = defaultdict(list)
+    for item in reaped:
+        if item.message is not None:
+            requeued[item.job_id].append(item.message)
+            log.warning(
+                "job %s segment %s: its worker stopped renewing the lease; enqueued again",
+                item.job_id,
+                item.segment_id,
+            )
+        else:
+            log.error(
+                "job %s segment %s failed: its worker died in every attempt",
+                item.job_id,
+                item.segment_id,
+            )
+            if item.completed_job:
+                _finalize(store, item.job_id)
+    for job_id, messages in requeued.items():
+        try:
+            job = store.job(job_id)
+            length = float(job.spec.get("segment_seconds") or settings.segment_seconds)
+            limits = time_limits(length, factor=settings.time_limit_factor)
+            publish_segments(settings.broker_url, messages, limits=limits, queue=job.queue)
+        except FramefleetError as e:
+            # The segments stay "queued": the original messages still come back from Redis
+            # after the visibility timeout, so nothing is lost, only later.
+            log.error("job %s: could not enqueue reaped segments again: %s", job_id, e)
+    return reaped
+
+
+def _finalize(store: JobStore, job_id: str) -> None:
+    try:
+        finalize_job(store, job_id)
+    except FramefleetError as e:
+        log.error("job %s is complete but its manifest could not be written: %s", job_id, e)
+
+
+class Reaper:
+    """`reap_expired_leases` at most once per ``heartbeat_seconds`` (for polling loops)."""
+
+    def __init__(self, store: JobStore, settings: Settings) -> None:
+        self.store = store
+        self.settings = settings
+        self._last = 0.0
+
+    def maybe_reap(self) -> list[Reaped]:
+        now = time.monotonic()
+        if now - self._last < self.settings.heartbeat_seconds:
+            return []
+        self._last = now
+        return reap_expired_leases(self.store, self.settings)
