@@ -1,4 +1,4 @@
-"""Shared fixtures: generated clips. Server fixtures live beside the tests that need them."""
+"""Shared fixtures: generated clips here; real servers and recordings from `tests.servers`."""
 
 from __future__ import annotations
 
@@ -8,6 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.clips import ClipSpec, make_clip
+from tests.servers import (  # noqa: F401 - fixtures, shared by the packages of tests
+    redis_server,
+    settings,
+    slow_recordings,
+    small_recordings,
+    store,
+    workers,
+)
 
 ClipFactory = Callable[..., Path]
 

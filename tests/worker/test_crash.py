@@ -19,7 +19,7 @@ import pytest
 from framefleet.config import Settings
 from framefleet.jobs.state import SegmentState
 from framefleet.jobs.store import JobStore
-from tests.queue.conftest import (
+from tests.servers import (
     LEASE_REQUEUE_BOUND_SECONDS,
     SLOW_OUTPUT,
     Recording,

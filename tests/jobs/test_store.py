@@ -16,7 +16,7 @@ from framefleet.jobs.limits import TimeLimits
 from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
 from framefleet.jobs.keys import JOBS_INDEX, JobKeys
 from framefleet.jobs.store import JobStore
-from tests.queue.conftest import RedisServer
+from tests.servers import RedisServer
 
 
 def _messages(job_id: str, count: int, out: str = "/out") -> list[SegmentMessage]:
@@ -161,7 +161,7 @@ def test_enqueue_publishes_every_message_in_batches(
 
 def test_enqueue_to_an_unreachable_broker_names_it(tmp_path: Path) -> None:
     from framefleet.errors import QueueError
-    from tests.queue.conftest import free_port
+    from tests.servers import free_port
 
     url = f"redis://user:secret@127.0.0.1:{free_port()}/0"
     with pytest.raises(QueueError, match=r"cannot publish to the broker at redis://user:\*\*\*@127"):

@@ -1,4 +1,4 @@
-"""Queue fixtures: a real redis-server on a free port, real Celery worker processes, real clips.
+"""Real servers for the tests: a redis-server on a free port, Celery worker processes, clips.
 
 `RedisServer` runs ``redis-server`` in a temp dir (AOF on, fsync every second, as in production)
 so a test can stop and restart it with its data. `Workers` starts ``celery -A framefleet.worker

@@ -17,7 +17,7 @@ from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.jobs.broker import publish_segments
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.store import JobStore
-from tests.queue.conftest import (
+from tests.servers import (
     FRAMEFLEET,
     SLOW_OUTPUT,
     Recording,

@@ -9,7 +9,7 @@ import pytest
 from framefleet.media.pipeline import process_segment
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.plan import is_video_row, plan_job
-from tests.queue.conftest import Recording, recording_row
+from tests.servers import Recording, recording_row
 
 
 def _output(tmp_path: Path) -> OutputSpec:

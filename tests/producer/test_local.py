@@ -11,7 +11,7 @@ from framefleet.cli import main
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.local import run_local
 from framefleet.producer.plan import plan_job
-from tests.queue.conftest import Recording, manifest_lines, recording_row
+from tests.servers import Recording, manifest_lines, recording_row
 
 NO_REDIS = "redis://127.0.0.1:1/0"
 

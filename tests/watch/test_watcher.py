@@ -24,7 +24,7 @@ from framefleet.jobs.store import JobStore
 from framefleet.producer.submit import submit_job
 from framefleet.watch.watcher import Watcher
 from tests.clips import ClipSpec, camera_times_ms, make_clip, write_timestamps_csv
-from tests.queue.conftest import (
+from tests.servers import (
     FRAMEFLEET,
     SEGMENT_SECONDS,
     RedisServer,

@@ -14,8 +14,8 @@ import pytest
 
 from framefleet.jobs.store import JobStore
 from tests.clips import ClipSpec, make_clip
-from tests.queue.conftest import FRAMEFLEET, RedisServer, Workers, queue_env, wait_for
-from tests.queue.test_watcher import _recording
+from tests.servers import FRAMEFLEET, RedisServer, Workers, queue_env, wait_for
+from tests.watch.test_watcher import _recording
 
 BIG = "1" + "0" * 400
 
