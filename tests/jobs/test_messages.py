@@ -9,7 +9,6 @@ from celery import Celery
 
 from framefleet.config import load_settings
 from framefleet.errors import ConfigError, MessageError
-from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.jobs.broker import task_message
 from framefleet.jobs.limits import (
     TimeLimits,
@@ -20,6 +19,7 @@ from framefleet.jobs.limits import (
     visibility_timeout,
 )
 from framefleet.jobs.message import TASK_NAME, SegmentMessage
+from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.worker.factory import celery_config
 
 

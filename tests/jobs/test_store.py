@@ -10,12 +10,12 @@ import redis
 
 from framefleet.config import Settings
 from framefleet.errors import JobNotFoundError
-from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.keys import JOBS_INDEX, JobKeys
 from framefleet.jobs.limits import TimeLimits
 from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
-from framefleet.jobs.keys import JOBS_INDEX, JobKeys
 from framefleet.jobs.store import JobStore
+from framefleet.media.specs import OutputSpec, SegmentSpec
 from tests.servers import RedisServer
 
 
@@ -164,6 +164,8 @@ def test_enqueue_to_an_unreachable_broker_names_it(tmp_path: Path) -> None:
     from tests.servers import free_port
 
     url = f"redis://user:secret@127.0.0.1:{free_port()}/0"
-    with pytest.raises(QueueError, match=r"cannot publish to the broker at redis://user:\*\*\*@127"):
+    with pytest.raises(
+        QueueError, match=r"cannot publish to the broker at redis://user:\*\*\*@127"
+    ):
         publish_segments(url, _messages("j", 1), limits=TimeLimits(5, 7))
     assert redis.Redis  # the client library is what the store speaks

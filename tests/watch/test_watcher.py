@@ -17,11 +17,11 @@ import pytest
 from framefleet.catalog import Catalog
 from framefleet.catalog.claims import claims_of
 from framefleet.config import Settings
+from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.plan import plan_job
-from framefleet.watch.rules import Rule, make_rule
-from framefleet.jobs.store import JobStore
 from framefleet.producer.submit import submit_job
+from framefleet.watch.rules import Rule, make_rule
 from framefleet.watch.watcher import Watcher
 from tests.clips import ClipSpec, camera_times_ms, make_clip, write_timestamps_csv
 from tests.servers import (

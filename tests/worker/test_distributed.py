@@ -12,11 +12,11 @@ import pytest
 
 from framefleet.catalog import Catalog
 from framefleet.config import Settings
-from framefleet.media.pipeline import process_segment, read_manifest
-from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.jobs.broker import publish_segments
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.store import JobStore
+from framefleet.media.pipeline import process_segment, read_manifest
+from framefleet.media.specs import OutputSpec, SegmentSpec
 from tests.servers import (
     FRAMEFLEET,
     SLOW_OUTPUT,

@@ -1,0 +1,187 @@
+"""Segment leases against a real redis-server: taken at the start, renewed by heartbeats, reaped
+exactly once when they expire, and what a follower says while it waits."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from framefleet.config import Settings, replace
+from framefleet.jobs.keys import LEASES
+from framefleet.jobs.leases import reap_expired_leases
+from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
+from framefleet.jobs.store import JobStore
+from framefleet.media.specs import OutputSpec, SegmentSpec
+from framefleet.producer.follow import follow_job
+from framefleet.producer.submit import job_spec
+
+
+def _job(
+    store: JobStore, job_id: str = "j", count: int = 2, out: str = "/out"
+) -> list[SegmentMessage]:
+    output = OutputSpec(out_dir=out)
+    messages = [
+        SegmentMessage(
+            job_id=job_id,
+            segment_id=i,
+            spec=SegmentSpec(video_path="/v.mp4", record_id="r", start_seconds=2.0 * i,
+                             end_seconds=2.0 * i + 2, output=output),
+        )
+        for i in range(count)
+    ]  # fmt: skip
+    spec = job_spec(output, segment_seconds=2.0)
+    store.create_job(job_id, out_dir=out, spec=spec, messages=messages)
+    return messages
+
+
+def _begin(store: JobStore, segment: int, token: str, *, lease: float = 30, **kw: str):
+    return store.begin("j", segment, worker="w@h", pid=1, token=token, lease_seconds=lease, **kw)
+
+
+def test_a_live_lease_makes_a_second_delivery_a_duplicate(store: JobStore) -> None:
+    _job(store)
+    first = _begin(store, 0, "a")
+    assert first.run and first.attempt == 1
+    second = _begin(store, 0, "b")
+    assert second.held_elsewhere and not second.run and second.attempt == 1  # not counted
+
+    assert store.heartbeat("j", 0, token="a", lease_seconds=30)
+    assert not store.heartbeat("j", 0, token="b", lease_seconds=30)  # not the holder
+    stolen = _begin(store, 0, "c", steal_from="a")  # its holder is known to be dead
+    assert stolen.run and stolen.attempt == 2
+    assert not store.heartbeat("j", 0, token="a", lease_seconds=30)  # the old holder stops
+
+    store.finish("j", 0, images=1, bytes=1, decode_seconds=0)
+    assert store.client.zcard(LEASES) == 0  # finishing releases the lease
+    assert _begin(store, 0, "d").already_done
+
+
+def test_an_expired_lease_is_reaped_exactly_once_by_many_reapers(
+    store: JobStore, settings: Settings
+) -> None:
+    messages = _job(store)
+    _begin(store, 0, "dead", lease=0.05)  # its worker dies: nobody renews it
+    _begin(store, 1, "alive")
+    time.sleep(0.1)  # let the short lease run out (time, not another process, is the subject)
+
+    results: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def reap() -> None:
+        barrier.wait()
+        results.append(len(reap_expired_leases(store, settings)))
+
+    threads = [threading.Thread(target=reap) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(results) == [0] * 7 + [1]  # one reaper won, the others found nothing
+    assert store.client.llen(DEFAULT_QUEUE) == 1  # one message published again
+    (seg0, seg1) = store.segments("j", [0, 1])
+    assert (seg0.state, seg0.attempts) == ("queued", 1)
+    assert seg1.state == "running"  # a live lease is left alone
+    assert store.messages("j", [0]) == [messages[0]]
+    again = _begin(store, 0, "next")
+    assert again.run and again.attempt == 2  # the redelivery counts as an attempt
+
+
+def test_a_segment_out_of_attempts_is_failed_by_the_reaper(
+    store: JobStore, settings: Settings
+) -> None:
+    _job(store, count=1)
+    limited = replace(settings, max_attempts=2)
+    for attempt in (1, 2):
+        assert _begin(store, 0, f"t{attempt}", lease=0.01).attempt == attempt
+        time.sleep(0.05)
+        (reaped,) = reap_expired_leases(store, limited)
+        assert (reaped.message is None) == (attempt == 2)
+    job = store.job("j")
+    assert job.complete and job.failed == 1
+    (failed,) = store.failed_segments("j")
+    assert failed.error is not None and failed.error.startswith("gave up after 2 deliveries")
+    assert _begin(store, 0, "stale").already_failed  # a late delivery of it does nothing
+
+
+def test_release_gives_the_segment_back(store: JobStore) -> None:
+    _job(store)
+    _begin(store, 0, "a")
+    assert store.release("j", 0, token="a")
+    assert not store.release("j", 0, token="a")
+    assert store.segment_states("j")[0] == "queued" and store.client.zcard(LEASES) == 0
+    assert _begin(store, 0, "b").run
+
+
+def test_status_shows_the_worker_and_heartbeat_of_running_segments(store: JobStore) -> None:
+    _job(store)
+    _begin(store, 0, "a", lease=20)
+    (running,) = store.running_segments("j")
+    assert running.worker == "w@h" and running.heartbeat_age_seconds is not None
+    assert 19 < (running.lease_expires_in or 0) <= 20
+    assert "last heartbeat 0." in running.describe() and "lease expires in 2" in running.describe()
+
+
+def test_the_follower_says_when_no_worker_listens_and_when_a_segment_is_lost(
+    store: JobStore, settings: Settings, tmp_path: Path
+) -> None:
+    (message,) = _job(store, count=1, out=str(tmp_path))
+    manifest = tmp_path / message.spec.manifest_name
+    manifest.parent.mkdir(parents=True)
+    manifest.write_text("")  # the segment's (empty) manifest, as a worker would leave it
+    quick = replace(
+        settings, heartbeat_seconds=0.05, lease_seconds=30, no_worker_notice_seconds=0.2
+    )
+    _begin(store, 0, "lost", lease=30)
+    store.client.hset("framefleet:job:j:beat", "0", time.time() - 10)  # its worker went silent
+    notes: list[str] = []
+    waits: list[str | None] = []
+
+    def on_update(job: object, waiting: str | None) -> None:
+        waits.append(waiting)
+        if notes and any(waits):
+            store.finish("j", 0, images=1, bytes=1, decode_seconds=0)
+
+    job = follow_job(
+        store, "j", settings=quick, on_update=on_update, on_note=notes.append,
+        interval_seconds=0.02, timeout_seconds=20,
+    )  # fmt: skip
+    assert job.complete and job.manifest
+    (note,) = notes  # said once
+    assert note.startswith("no worker consuming queue 'framefleet' has sent a heartbeat for ")
+    assert note.endswith(
+        " s (0 alive); start one with `framefleet worker` (same --broker); still waiting"
+    )
+    lost = [w for w in waits if w]
+    assert lost and lost[0] in (
+        "waiting for 1 lost segment(s) (lease expires in 30 s)",
+        "waiting for 1 lost segment(s) (lease expires in 29 s)",
+    )
+
+
+def test_a_worker_heartbeat_marks_it_alive_on_its_queues(store: JobStore) -> None:
+    store.register_worker("w1@h", ["framefleet", "other"])
+    store.register_worker("w2@h", ["other"])
+    assert store.workers_alive(queue="framefleet", within_seconds=5) == ["w1@h"]
+    assert store.workers_alive(queue="other", within_seconds=5) == ["w1@h", "w2@h"]
+    assert store.workers_alive(queue="nobody", within_seconds=5) == []
+
+
+def test_the_health_command_reads_the_heartbeat_file(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from framefleet.cli import main
+
+    beat = tmp_path / "beat"
+    args = ["health", "--heartbeat-file", str(beat)]
+    missing = CliRunner().invoke(main, args)
+    assert missing.exit_code == 1 and "no worker heartbeat at" in missing.output
+    beat.touch()
+    assert CliRunner().invoke(main, args).exit_code == 0
+    old = time.time() - 60
+    import os
+
+    os.utime(beat, (old, old))
+    stale = CliRunner().invoke(main, args)
+    assert stale.exit_code == 1 and "the worker is hung or gone" in stale.output
