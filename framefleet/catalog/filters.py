@@ -96,10 +96,10 @@ def _ilike(column: ColumnElement[Any], pattern: str, *, sqlite: bool) -> ColumnE
     return func.lower(column).like(func.lower(pattern), escape=_LIKE_ESCAPE)
 
 
-def _predicate(
+def _test(
     expr: Compare | Like | In | Between, base_dir: Path | None, sqlite: bool
-) -> ColumnElement[bool]:
-    """A leaf, two-valued: NULL columns give false for positive tests, true for negative ones."""
+) -> tuple[ColumnElement[Any], ColumnElement[bool], bool]:
+    """A leaf as (its column, the positive test on it, whether the leaf negates that test)."""
     field = expr.field
     column = T.c.name if field == "tags" else _column(field)
     negated = False
@@ -127,18 +127,36 @@ def _predicate(
             condition = column.between(
                 _literal(field, low, base_dir), _literal(field, high, base_dir)
             )
+    return column, condition, negated
+
+
+def _predicate(
+    expr: Compare | Like | In | Between, base_dir: Path | None, sqlite: bool
+) -> ColumnElement[bool]:
+    """A leaf, two-valued: NULL columns give false for positive tests, true for negative ones."""
+    column, condition, negated = _test(expr, base_dir, sqlite)
     # A NULL column makes the test false (not NULL), so that `not` is plain negation.
-    if field == "tags":
+    if expr.field == "tags":
         positive = _tag_exists(condition, sqlite=sqlite)
     else:
         positive = and_(column.is_not(None), condition)
     return not_(positive) if negated else positive
 
 
+def _is_positive_tag_test(expr: Expr) -> bool:
+    if not isinstance(expr, Compare | Like | In | Between) or expr.field != "tags":
+        return False
+    return expr.op == "=" if isinstance(expr, Compare) else not expr.negated
+
+
 def compile_filter(
     expr: Expr, *, base_dir: Path | None = None, sqlite: bool = False
 ) -> ColumnElement[bool]:
     """The SQLAlchemy condition for a parsed filter, over ``contents JOIN files``.
+
+    Positive tag tests joined by ``or`` become one test ("some tag matches any of them" is the
+    same as "some tag matches one of them, or another..."): one subquery instead of one per term,
+    which a database evaluates per row.
 
     Args:
         expr: the parsed filter.
@@ -151,7 +169,18 @@ def compile_filter(
         case And(operands):
             return and_(*(compile_filter(o, base_dir=base_dir, sqlite=sqlite) for o in operands))
         case Or(operands):
-            return or_(*(compile_filter(o, base_dir=base_dir, sqlite=sqlite) for o in operands))
+            tag_tests = [o for o in operands if _is_positive_tag_test(o)]
+            parts = [
+                compile_filter(o, base_dir=base_dir, sqlite=sqlite)
+                for o in operands
+                if not _is_positive_tag_test(o)
+            ]
+            if len(tag_tests) == 1:
+                parts.append(compile_filter(tag_tests[0], base_dir=base_dir, sqlite=sqlite))
+            elif tag_tests:
+                tests = [_test(o, base_dir, sqlite)[1] for o in tag_tests]  # type: ignore[arg-type]
+                parts.append(_tag_exists(or_(*tests), sqlite=sqlite))
+            return or_(*parts)
         case Compare() | Like() | In() | Between():
             return _predicate(expr, base_dir, sqlite)
     raise TypeError(f"not a filter expression: {expr!r}")  # pragma: no cover

@@ -60,8 +60,9 @@ from framefleet.errors import QueryError
 
 MAX_QUERY_CHARS = 100_000
 """Longest filter text (a list of a thousand paths fits)."""
-MAX_TERMS = 256
-"""Most predicates in one filter (plus the query options' conditions)."""
+MAX_TERMS = 64
+"""Most predicates in one filter, and most ``tags`` options: a database evaluates a tag test
+joined by ``or`` once per row, so each costs time on every row."""
 MAX_LIST_VALUES = 1000
 """Most values in one ``in (...)`` list."""
 MAX_DEPTH = 64
@@ -93,6 +94,7 @@ _KEYWORDS = frozenset({"and", "or", "not", "like", "in", "between"})
 
 
 _BEFORE, _AFTER = 60, 40  # characters of the query's line shown around the error
+_SHOWN = 40  # characters of a token shown in a message, and most carets under one
 
 
 def _error(query: str, message: str, start: int, end: int | None = None) -> QueryError:
@@ -101,7 +103,7 @@ def _error(query: str, message: str, start: int, end: int | None = None) -> Quer
     The message is made one line (non-printable characters escaped); the line is cut to a window
     around the error, with each non-printable character shown as ``?`` so the caret stays aligned.
     """
-    end = start + 1 if end is None or end <= start else end
+    end = start + 1 if end is None or end <= start else min(end, start + _SHOWN)
     line_start = query.rfind("\n", 0, start) + 1
     line_end = query.find("\n", start)
     line_end = len(query) if line_end == -1 else line_end
@@ -158,8 +160,6 @@ def tokenize(query: str) -> list[Token]:
             i = k + 1
         elif (m := _NUMBER.match(query, i)) is not None:
             text = m.group()
-            if m.end() < n and (query[m.end()].isalnum() or query[m.end()] in "_."):
-                raise _error(query, f"malformed number {query[i : m.end() + 1]!r}", i, m.end() + 1)
             if len(text) > MAX_NUMBER_CHARS:
                 raise _error(
                     query,
@@ -168,6 +168,8 @@ def tokenize(query: str) -> list[Token]:
                     i,
                     m.end(),
                 )
+            if m.end() < n and (query[m.end()].isalnum() or query[m.end()] in "_."):
+                raise _error(query, f"malformed number {query[i : m.end() + 1]!r}", i, m.end() + 1)
             value: Value = float(text) if any(ch in text for ch in ".eE") else int(text)
             if isinstance(value, float) and not math.isfinite(value):
                 raise _error(query, f"number {text!r} is out of range", i, m.end())
@@ -217,7 +219,10 @@ class _Parser:
         return _error(self.query, message, token.start, token.end)
 
     def describe(self, token: Token) -> str:
-        return "the end of the query" if token.kind == "end" else repr(token.text)
+        if token.kind == "end":
+            return "the end of the query"
+        text = token.text
+        return repr(text if len(text) <= _SHOWN else text[:_SHOWN] + "...")
 
     def at(self, kind: TokenKind) -> bool:
         return self.token.kind == kind
@@ -291,7 +296,7 @@ class _Parser:
             raise self.error(f"expected a field name, found {self.describe(token)}")
         name = str(token.value)
         if name not in FIELDS:
-            raise self.error(f"unknown field {token.text!r} (allowed: {', '.join(FIELDS)})")
+            raise self.error(f"unknown field {self.describe(token)} (allowed: {', '.join(FIELDS)})")
         self.advance()
         if self.at("("):
             raise self.error("function calls are not allowed")
@@ -300,7 +305,10 @@ class _Parser:
     def predicate(self) -> Expr:
         self.terms += 1
         if self.terms > MAX_TERMS:
-            raise self.error(f"filter has more than {MAX_TERMS} terms; split it into several")
+            raise self.error(
+                f"filter has more than {MAX_TERMS} terms; "
+                "use 'in (...)' for a list of values, or split it into several queries"
+            )
         field = self.field()
         token = self.token
         if token.kind == "op":
@@ -362,7 +370,7 @@ class _Parser:
             raise self.error(f'{field} is text: quote the value, e.g. {field} = "{token.text}"')
         if field in NUMBER_FIELDS and token.kind == "string":
             if field == "duration":
-                raise self.error(f"duration is a number of seconds, found {token.text!r}")
+                raise self.error(f"duration is a number of seconds, found {self.describe(token)}")
             try:
                 to_epoch_seconds(str(token.value), name=field)
             except QueryError as e:

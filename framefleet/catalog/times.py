@@ -28,15 +28,19 @@ def to_epoch_seconds(value: TimeLike, *, name: str = "time") -> float:
     """
     if isinstance(value, datetime):
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
-        return moment.timestamp()
-    if isinstance(value, bool):
-        raise QueryError(f"{name} must be epoch seconds or an ISO time, got {value!r}")
+        try:
+            return moment.timestamp()
+        except (OverflowError, ValueError, OSError) as e:  # e.g. year 1 with a positive offset
+            raise QueryError(f"{name} {_shown(value)} is out of range: {e}") from None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise QueryError(f"{name} must be epoch seconds or an ISO time, got {_shown(value)}")
     if isinstance(value, int | float):
         try:
             seconds = float(value)
         except OverflowError:  # an integer beyond any float
             raise QueryError(
-                f"{name} must be a finite number of seconds, got {value:.3g}"
+                f"{name} must be a finite number of seconds, got an integer of "
+                f"{len(str(abs(value)))} digits"
             ) from None
     else:
         text = value.strip()
@@ -47,10 +51,15 @@ def to_epoch_seconds(value: TimeLike, *, name: str = "time") -> float:
                 moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
             except ValueError as e:
                 raise QueryError(
-                    f"{name} {value!r} is neither epoch seconds nor an ISO time "
+                    f"{name} {_shown(value)} is neither epoch seconds nor an ISO time "
                     "(e.g. 1489728491 or 2017-03-17T05:28:11Z)"
                 ) from e
             return to_epoch_seconds(moment, name=name)
     if not math.isfinite(seconds):
-        raise QueryError(f"{name} must be a finite number of seconds, got {value!r}")
+        raise QueryError(f"{name} must be a finite number of seconds, got {_shown(value)}")
     return seconds
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
