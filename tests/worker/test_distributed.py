@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -147,6 +146,9 @@ def test_corrupt_and_missing_videos_fail_visibly_and_retry_reruns_them(
     assert "4 failed segment(s)" in status.stdout
     assert f"video not found: '{missing}'" in status.stdout
     assert f"cannot read '{corrupt}'" in status.stdout
+    log = workers.started[0].log.read_text()
+    assert log.count("raised expected: SegmentFailedError") == 4, log[-3000:]  # a failure...
+    assert "'status': 'failed'" not in log  # ...never logged as "succeeded"
     waited = run_cli(["status", submitted.job_id, "--wait"], redis_url=redis_server.url)
     assert waited.returncode == 1 and "4 segment(s) failed:" in waited.stdout
 
@@ -216,23 +218,30 @@ def test_restarting_redis_mid_job_the_workers_and_wait_reconnect(
     submitted = submit(
         [r.row for r in slow_recordings], out, store=store, settings=settings, **SLOW_OUTPUT
     )
-    follower = subprocess.Popen(
-        [FRAMEFLEET, "status", submitted.job_id, "--wait"],
-        env=queue_env(redis_server.url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    errors = tmp_path / "follower.err"
+    with errors.open("w") as stderr_file:
+        follower = subprocess.Popen(
+            [FRAMEFLEET, "status", submitted.job_id, "--wait"],
+            env=queue_env(redis_server.url),
+            stdout=subprocess.PIPE,
+            stderr=stderr_file,
+            text=True,
+        )
     try:
         wait_for(lambda: store.job(submitted.job_id).done >= 2, timeout=60, what="2 segments")
         redis_server.stop(signal.SIGTERM)  # Redis writes its AOF and exits
-        time.sleep(2.0)  # long enough for every poller to notice
+        wait_for(
+            lambda: "Redis unreachable" in errors.read_text(),
+            timeout=30,
+            what="the follower to notice that Redis is gone",
+        )
         redis_server.start()
-        stdout, stderr = follower.communicate(timeout=120)
+        stdout, _ = follower.communicate(timeout=120)
     finally:
         if follower.poll() is None:
             follower.kill()
             follower.communicate()
+    stderr = errors.read_text()
     assert follower.returncode == 0, stdout + stderr
     assert "Redis unreachable" in stderr
     assert f"job {submitted.job_id} done: 8/8 segment(s) done, 0 failed" in stdout
