@@ -12,10 +12,11 @@ from framefleet.catalog import Catalog
 from framefleet.commands._common import CliState, image_options, output_spec_from
 from framefleet.config import redact_url
 from framefleet.errors import ConfigError
-from framefleet.producer.plan import plan_job
-from framefleet.watch.rules import Rule, load_rules, make_rule
+from framefleet.jobs.leases import Reaper
 from framefleet.jobs.store import JobStore
+from framefleet.producer.plan import plan_job
 from framefleet.producer.submit import submit_job
+from framefleet.watch.rules import Rule, load_rules, make_rule
 from framefleet.watch.watcher import Watcher
 
 
@@ -114,6 +115,7 @@ def watch(
                 rules=rules,
                 submit=submit,
                 settle_seconds=settle,
+                reap=Reaper(store, settings).maybe_reap,
             )
             click.echo(
                 f"watching {', '.join(map(str, roots))} every {interval:g} s with rule(s) "

@@ -79,6 +79,8 @@ class Watcher:
     settle_seconds: float = 5.0
     stale_claim_seconds: float = 600.0
     owner: str = field(default_factory=default_owner)
+    reap: Callable[[], object] | None = None
+    """Called every poll: re-enqueues segments whose worker died (`framefleet.jobs.leases`)."""
     tracker: SettleTracker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,6 +121,8 @@ class Watcher:
             log.info("ingested %s: %s", folder, ingest.summary())
 
     def _housekeeping(self) -> None:
+        if self.reap is not None:
+            self.reap()
         adopt_legacy_claims(self.catalog)
         released = release_stale_claims(self.catalog, older_than_seconds=self.stale_claim_seconds)
         if released:
