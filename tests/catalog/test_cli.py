@@ -126,3 +126,48 @@ def test_table_output(
     out = capsys.readouterr().out
     assert "016_00000000030000000240" in out and "2017-03-17T05:28:11.000Z" in out
     assert out.rstrip().endswith("1 of 1 match(es)")
+
+
+def test_reading_commands_never_create_a_catalog(
+    run: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the default URL is sqlite:///framefleet.db, here
+    for command in (["query"], ["show", "r"], ["stats"]):
+        result = run.invoke(main, ["catalog", *command])
+        assert result.exit_code == 1
+        assert result.stderr == (
+            "error: catalog 'sqlite:///framefleet.db' does not exist: create it with "
+            "'framefleet catalog init' or 'framefleet catalog add' (or pass --db with the URL "
+            "of another)\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+    assert run.invoke(main, ["catalog", "init"]).exit_code == 0
+    result = run.invoke(main, ["catalog", "stats", "--json"])
+    assert (result.exit_code, json.loads(result.stdout)["files"]) == (0, 0)
+
+
+def test_db_is_accepted_after_the_subcommand(
+    run: CliRunner, pydtk_tree: Path, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'after.db'}"
+    assert run.invoke(main, ["catalog", "init", "--db", url]).exit_code == 0
+    result = run.invoke(main, ["catalog", "add", "--db", url, str(pydtk_tree)])
+    assert (result.exit_code, result.stdout) == (0, "3 added, 0 updated, 0 unchanged, 0 failed\n")
+    result = run.invoke(main, ["catalog", "query", "--db", url, "--where", SEED_QUERY])
+    assert len(result.stdout.splitlines()) == 1
+    result = run.invoke(main, ["catalog", "show", "016_00000000030000000240", "--db", url])
+    assert result.exit_code == 0 and "record    016_00000000030000000240" in result.stdout
+    result = run.invoke(main, ["catalog", "stats", "--db", url, "--json"])
+    assert json.loads(result.stdout)["files"] == 3
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    result = run.invoke(main, ["catalog", "--db", url, "stats", "--db", other])
+    assert result.exit_code == 2
+    assert result.stderr == f"error: --db given twice with different URLs ({url!r}, {other!r})\n"
+
+
+def test_add_names_a_path_that_does_not_exist(run: CliRunner, tmp_path: Path) -> None:
+    db = ["catalog", "add", "--db", f"sqlite:///{tmp_path / 'c.db'}"]
+    result = run.invoke(main, [*db, "/nonexistent"])
+    assert result.exit_code == 1
+    assert result.stderr == "failed: /nonexistent: no such file or directory\n"
+    assert result.stdout == "0 added, 0 updated, 0 unchanged, 1 failed\n"
