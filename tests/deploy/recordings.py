@@ -25,6 +25,7 @@ GOP = 30
 
 def make_recordings(root: Path, *, seconds: int, width: int = 1920, height: int = 1080) -> Path:
     """The demo dataset under ``root/records`` with ``seconds``-long clips; returns that folder."""
+    root.mkdir(parents=True, exist_ok=True)
     chunk = make_clip(
         root / "chunk.mp4",
         ClipSpec(width=width, height=height, fps=FPS, frames=2 * GOP, gop=GOP, crf=23),

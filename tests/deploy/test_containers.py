@@ -80,6 +80,14 @@ mode = "exact"
 segment_seconds = 10
 """
 WATCH_COMMAND = ["watch", "/data/recordings", "--rules", "/app/configs/rules.toml"]
+PEAK_RSS_SCRIPT = """
+for f in /proc/[0-9]*/status; do
+  [ "$f" = /proc/$$/status ] || grep -H VmHWM "$f" 2>/dev/null
+done
+true
+"""
+"""Peak RSS of every process in a container but this shell: tini, Celery's main, the pool
+process, a running healthcheck (the glob is expanded before grep starts)."""
 FRAMEFLEET = str(Path(sys.executable).with_name("framefleet"))
 
 
@@ -450,6 +458,23 @@ def test_segments_spread_over_every_worker(stack: Stack) -> None:
     hostnames = set(stack.workers())
     assert len(hostnames) == WORKERS
     assert _segment_workers(stack, stack.jobs["cli"]) == hostnames
+
+
+def test_workers_run_within_their_cpu_and_memory_limits(stack: Stack) -> None:
+    """The compose limits are applied, and a worker's peak memory (after two 1080p jobs, its
+    main process and its pool process: VmHWM, page cache excluded) stays well inside them."""
+    peaks = []
+    for container in stack.workers().values():
+        host = stack.compose.inspect(container)["HostConfig"]
+        assert host["NanoCpus"] == 1_000_000_000, host["NanoCpus"]
+        assert host["Memory"] == 2**30, host["Memory"]
+        status = docker("exec", container, "sh", "-c", PEAK_RSS_SCRIPT)
+        peaks_kb = {line.split("/")[2]: int(line.split()[1]) for line in status.splitlines()}
+        peak_kb = sum(peaks_kb.values())
+        peaks.append(peak_kb / 1024)
+        print(f"{container[:12]} peak RSS by pid (kB): {peaks_kb}")
+        assert peak_kb * 1024 < host["Memory"] / 2, f"{container[:12]}: peak {peak_kb} kB"
+    stack.measured["worker_peak_rss_mb"] = max(peaks)
 
 
 def test_outputs_belong_to_the_configured_user(stack: Stack) -> None:
