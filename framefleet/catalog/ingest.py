@@ -177,7 +177,10 @@ def _message(candidate: Path, error: BaseException) -> str:
         text = str(error)
     else:
         text = f"{type(error).__name__}: {error}"
-    text = " ".join(text.split()) or type(error).__name__
+    if not text.isprintable():  # one line whatever the message: breaks become spaces
+        text = " ".join(text.split())
+        text = "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    text = text or type(error).__name__
     if len(text) > _MAX_MESSAGE_CHARS:
         text = text[: _MAX_MESSAGE_CHARS - 3] + "..."
     shown = show_path(candidate)
