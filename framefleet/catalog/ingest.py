@@ -288,7 +288,8 @@ class _Ingest:
         previous = known.get(entry.path)
         before = None if previous is None else previous.sidecar_path
         if before is not None and before != entry.sidecar_path:
-            if os.path.isfile(before):
+            gone = self._gone(before, entry.path)
+            if not gone:
                 raise MetadataError(
                     f"{shown}: {show_path(entry.path)} is already described by "
                     f"{show_path(before)}; skipped (remove one of the two sidecars)"
@@ -296,7 +297,7 @@ class _Ingest:
             self.warn(
                 sidecar,
                 f"{shown}: {show_path(entry.path)} was described by {show_path(before)}, "
-                "which no longer exists; this sidecar takes over",
+                f"which {gone}; this sidecar takes over",
             )
         outside = self._outside(entry.path, root)
         if outside:
@@ -305,6 +306,20 @@ class _Ingest:
                 raise MetadataError(f"{message}; refused (--confine)")
             self.warn(sidecar, message)
         return [entry]
+
+    def _gone(self, sidecar: Path, data: Path) -> str:
+        """Empty while ``sidecar`` still describes ``data``, else why not (for the message).
+
+        Read again only on a conflict, which is rare: a sidecar edited to describe another file,
+        or broken, no longer holds the row.
+        """
+        if not os.path.isfile(sidecar):
+            return "no longer exists"
+        try:
+            entry = read_sidecar(sidecar, base_dir=self.catalog.base_dir, database_id=None)
+        except Exception:  # broken now: it cannot hold the row
+            return "is no longer a valid sidecar"
+        return "" if entry.path == data else "now describes another file"
 
     def _outside(self, path: Path, root: Path) -> str:
         """Empty when ``path`` lies under the root or the base directory, else what it is not
@@ -326,13 +341,14 @@ class _Ingest:
             raise MetadataError(f"{show_path(video)}: not a regular file")
         previous = known.get(video)
         if previous is not None and previous.sidecar_path is not None:
-            if os.path.isfile(previous.sidecar_path):
+            gone = self._gone(previous.sidecar_path, video)
+            if not gone:
                 self.report.unchanged += 1  # described by a sidecar elsewhere: that one rules
                 return []
             self.warn(
                 video,
                 f"{show_path(video)}: was described by {show_path(previous.sidecar_path)}, "
-                "which no longer exists; probed instead",
+                f"which {gone}; probed instead",
             )
         csv = timestamps_csv_for(video)
         # A CSV with a sidecar of its own is described by that sidecar, not added here.

@@ -271,6 +271,22 @@ def test_a_second_sidecar_is_refused_until_the_first_is_gone(
     ]
     assert next(catalog.query())["record_id"] == "second"
 
+    first.write_text(json.dumps(_with(record_id="first", path=str(data))))  # back again
+    assert [m for _, m in ingest_paths(catalog, [first]).failed] == [
+        f"{first}: {data} is already described by {second}; skipped "
+        "(remove one of the two sidecars)"
+    ]
+    (tmp_path / "b.bin").write_bytes(b"")
+    second.write_text(json.dumps(_with(record_id="second", path=str(tmp_path / "b.bin"))))
+    report = ingest_paths(catalog, [first])  # the second now describes another file
+    assert report.warnings == [
+        (
+            first,
+            f"{first}: {data} was described by {second}, which now describes another file; "
+            "this sidecar takes over",
+        )
+    ]
+
 
 def test_a_bare_video_described_elsewhere_is_left_alone(catalog: Catalog, tmp_path: Path) -> None:
     video = tmp_path / "records" / "cam.mp4"
