@@ -168,7 +168,7 @@ def test_workers_can_be_scaled(compose: dict[str, Any]) -> None:
 
 def test_worker_stop_grace_period_covers_a_segment(compose: dict[str, Any]) -> None:
     """Long enough for a default segment to finish during Celery's warm shutdown."""
-    from framefleet.producer.limits import time_limits
+    from framefleet.jobs.limits import time_limits
 
     grace = _duration_seconds(compose["services"]["worker"]["stop_grace_period"])
     settings = load_settings(config_path=CONFIGS / "docker.toml", env={})

@@ -42,7 +42,7 @@ import pytest
 import redis
 
 from framefleet.demo import RECORDS
-from framefleet.producer import JobStatus, JobStore
+from framefleet.jobs import JobStatus, JobStore
 from tests.deploy.recordings import make_recordings
 from tests.deploy.stack import (
     REPO,
@@ -328,11 +328,7 @@ def _kill_mid_segment(stack: Stack, *, attempts: int = 3) -> tuple[str, int, str
         while time.monotonic() < deadline:
             running = {}
             for job_id in _jobs_where(stack, lambda q: q.get("rule") == RULE):
-                for seg in stack.read(
-                    lambda s, j=job_id: s.segments(
-                        j, [i for i, st in s.segment_states(j).items() if st == "running"]
-                    )
-                ) or []:  # fmt: skip
+                for seg in stack.read(lambda s, j=job_id: s.running_segments(j)) or []:
                     running[(job_id, seg.segment_id, seg.attempts)] = seg
             fresh = [
                 (key, seg)
