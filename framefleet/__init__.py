@@ -1,8 +1,8 @@
 """framefleet: turn driving recordings into images at fleet scale.
 
-The notebook API: `read_frames` / `iter_frames` (pydtk-compatible), `process_segment` with its
-`SegmentSpec` / `OutputSpec`, and `probe_video`. The catalog, producer and workers are in
-subpackages.
+The notebook API: `extract` / `submit` (a catalog query to images, in a local pool or on Celery
+workers), `read_frames` / `iter_frames` (pydtk-compatible), `process_segment` with its
+`SegmentSpec` / `OutputSpec`, `probe_video`, and the `Catalog`.
 """
 
 from framefleet.errors import FramefleetError
@@ -18,17 +18,24 @@ __all__ = [
     "SegmentResult",
     "SegmentSpec",
     "VideoInfo",
+    "extract",
     "iter_frames",
     "probe_video",
     "process_segment",
     "read_frames",
+    "submit",
 ]
 
 
 def __getattr__(name: str) -> object:
-    # The catalog pulls in SQLAlchemy and Alembic; workers never need it, so load it on demand.
+    # The catalog and the job API pull in SQLAlchemy, Alembic and Redis; workers never need
+    # them, so they load on demand.
     if name == "Catalog":
         from framefleet.catalog import Catalog
 
         return Catalog
+    if name in ("extract", "submit"):
+        from framefleet.producer import api
+
+        return getattr(api, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -53,6 +53,9 @@ class Settings:
     """A file the worker touches at every heartbeat (container healthchecks); empty: none."""
     no_worker_notice_seconds: float = 30.0
     """``--wait`` says so when no worker consuming the job's queue was seen for this long."""
+    state_dir: str = ""
+    """Where this user's local jobs are remembered (empty: $XDG_STATE_HOME/framefleet, else
+    ~/.local/state/framefleet)."""
     max_frame_pixels: int = 40_000_000
     """Videos with larger frames are refused (8K UHD is 33 MP; each full frame the decoder holds
     costs ~6 bytes a pixel)."""

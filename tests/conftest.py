@@ -20,6 +20,12 @@ from tests.servers import (  # noqa: F401 - fixtures, shared by the packages of 
 ClipFactory = Callable[..., Path]
 
 
+@pytest.fixture(autouse=True)
+def _own_state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch):
+    """Local jobs are remembered under the test's own state directory, never the user's."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
+
+
 @pytest.fixture
 def clip_factory(tmp_path: Path) -> ClipFactory:
     """Make a clip in the test's temp dir: ``clip_factory("a.mp4", fps=25, gop=12, bframes=2)``."""

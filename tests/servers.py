@@ -31,11 +31,11 @@ import pytest
 import redis
 
 from framefleet.config import Settings, load_settings
-from framefleet.media.specs import OutputSpec
 from framefleet.jobs.limits import requeue_bound_seconds
-from framefleet.producer.plan import Plan, plan_job
 from framefleet.jobs.state import JobStatus
 from framefleet.jobs.store import JobStore
+from framefleet.media.specs import OutputSpec
+from framefleet.producer.plan import Plan, plan_job
 from framefleet.producer.submit import Submitted, submit_job
 from tests.clips import ClipSpec, camera_times_ms, make_clip, write_timestamps_csv
 

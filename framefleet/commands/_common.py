@@ -129,8 +129,9 @@ def image_options(command: F) -> F:
     return command
 
 
-def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
-    """An `OutputSpec` from the keyword arguments `image_options` adds.
+def output_options(image: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of `framefleet.producer.api.submit` from those `image_options`
+    adds.
 
     Raises:
         click.UsageError: two ways to resize were given (named by their flags).
@@ -144,17 +145,33 @@ def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
         given.append("--width/--height")
     if len(given) > 1:
         raise click.UsageError(f"choose one way to resize: {' or '.join(given)}, not both")
+    return {
+        "fps": str(image["fps"]),
+        "mode": image["mode"],
+        "resize": image["resize"],
+        "max_side_px": image["max_side"],
+        "width": image["width"],
+        "height": image["height"],
+        "image_format": image["image_format"],
+        "quality": image["quality"],
+        "name_template": image["name_template"],
+    }
+
+
+def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
+    """An `OutputSpec` from the keyword arguments `image_options` adds."""
+    options = output_options(image)
     return OutputSpec(
         out_dir=str(out_dir),
-        target_fps=str(image["fps"]),
-        mode=image["mode"],
-        resize_rate=image["resize"],
-        max_side_px=image["max_side"],
-        width=image["width"],
-        height=image["height"],
-        image_format=image["image_format"],
-        quality=image["quality"],
-        name_template=image["name_template"],
+        target_fps=options["fps"],
+        mode=options["mode"],
+        resize_rate=options["resize"],
+        max_side_px=options["max_side_px"],
+        width=options["width"],
+        height=options["height"],
+        image_format=options["image_format"],
+        quality=options["quality"],
+        name_template=options["name_template"],
     )
 
 

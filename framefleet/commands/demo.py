@@ -10,9 +10,11 @@ from pathlib import Path
 import click
 
 from framefleet.catalog import Catalog, ingest_paths
-from framefleet.commands.jobs import extract
+from framefleet.commands._common import CliState
+from framefleet.commands.jobs import wait_and_report
 from framefleet.demo import SEED_QUERY, make_demo_dataset
 from framefleet.media.probe import probe_video
+from framefleet.producer import api
 
 
 @click.command("demo")
@@ -24,7 +26,12 @@ from framefleet.media.probe import probe_video
     show_default=True,
     help="Where to put the dataset, the catalog and the images.",
 )
-@click.option("--workers", type=int, default=None, help="Local processes (default: one per core).")
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 1024),
+    default=None,
+    help="Local processes (default: one per CPU).",
+)
 @click.pass_context
 def demo(ctx: click.Context, directory: Path, workers: int | None) -> None:
     """Generate a pydtk-style dataset, catalog it, run the seed's query, extract its images.
@@ -49,21 +56,19 @@ def demo(ctx: click.Context, directory: Path, workers: int | None) -> None:
         click.echo(f"      -> {row['record_id']} {row['contents']} {row['path']}")
         click.echo(f"         camera clock: {row['timestamps_path']}")
     click.echo("[4/4] extracting locally: 2 fps, a quarter size, JPEG")
-    code = 0
-    try:
-        ctx.invoke(
-            extract,
-            where=SEED_QUERY,
-            out_dir=str(out),
-            local=True,
-            workers=workers,
-            db=db,
-            fps="2",
-            resize=0.25,
-            segment_seconds=2.5,  # several segments, to show the work spread over processes
-        )
-    except click.exceptions.Exit as e:
-        code = e.exit_code
+    settings = (ctx.find_object(CliState) or CliState()).settings(database_url=db)
+    job = api.submit(
+        SEED_QUERY,
+        out=out,
+        fps=2,
+        resize=0.25,
+        segment_seconds=2.5,  # several segments, to show the work spread over processes
+        backend="local",
+        workers=workers,
+        settings=settings,
+        on_created=lambda job_id: click.echo(f"      job {job_id}"),
+    )
+    code = wait_and_report(job)
     click.echo(f"images under {out}; segment manifests under {out / '_manifests'}")
     click.echo(
         "next: framefleet catalog --db " + db + " query --tag camera  |  "

@@ -51,6 +51,7 @@ class JobProgress:
         self._base: tuple[float, int] | None = None
         self._last_line = 0.0
         self._last_text = ""
+        self._finished = False
         self._progress: Any = None
         self._task: Any = None
 
@@ -103,6 +104,9 @@ class JobProgress:
         """
         now = time.monotonic()
         finished = done + failed
+        if self._finished:
+            return  # the final line is out; later snapshots say nothing new
+        self._finished = final
         if self._base is None:
             self._base = (now, finished)
         since, base = self._base

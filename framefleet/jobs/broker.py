@@ -27,6 +27,23 @@ from framefleet.jobs.limits import TimeLimits
 from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
 
 BATCH_SIZE = 1000
+NORMAL_PRIORITY = 3
+"""Segments of a new job. Redis has one list per priority step, and workers take from the
+lowest number first: see `URGENT_PRIORITY`."""
+URGENT_PRIORITY = 0
+"""Segments handed back after their worker died, and retries: taken before any new segment,
+so a lost segment is redone within seconds instead of after the rest of the queue."""
+PRIORITY_STEPS = (URGENT_PRIORITY, NORMAL_PRIORITY)
+_PRIORITY_SEPARATOR = "\x06\x16"  # kombu's Redis transport: "{queue}{sep}{step}"
+
+
+def queue_lists(queue: str = DEFAULT_QUEUE) -> list[str]:
+    """The Redis lists holding ``queue``'s messages, in the order workers take from them."""
+    return [
+        queue if step == 0 else f"{queue}{_PRIORITY_SEPARATOR}{step}" for step in PRIORITY_STEPS
+    ]
+
+
 # kombu's API is untyped; these aliases keep strict mypy quiet at the two call sites.
 _Connection: Any = Connection
 _Producer: Any = Producer
@@ -66,12 +83,14 @@ def publish_segments(
     *,
     limits: TimeLimits,
     queue: str = DEFAULT_QUEUE,
+    priority: int = NORMAL_PRIORITY,
     on_batch: Callable[[int], None] | None = None,
 ) -> int:
     """Publish one task message per segment to ``queue``; returns how many were sent.
 
     Args:
         limits: the soft and hard time limits every message carries.
+        priority: `NORMAL_PRIORITY`, or `URGENT_PRIORITY` to go before every new segment.
         on_batch: called with the number of messages after each batch reached Redis.
 
     Raises:
@@ -97,6 +116,7 @@ def publish_segments(
                         headers=task["headers"],
                         correlation_id=task["id"],
                         delivery_mode=2,
+                        priority=priority,
                     )
                     pending += 1
                     if pending == BATCH_SIZE:

@@ -20,7 +20,7 @@ from collections import defaultdict
 
 from framefleet.config import Settings
 from framefleet.errors import FramefleetError
-from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
 from framefleet.jobs.limits import time_limits
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import SegmentMessage
@@ -54,7 +54,13 @@ def reap_expired_leases(store: JobStore, settings: Settings) -> list[Reaped]:
             job = store.job(job_id)
             length = float(job.spec.get("segment_seconds") or settings.segment_seconds)
             limits = time_limits(length, factor=settings.time_limit_factor)
-            publish_segments(settings.broker_url, messages, limits=limits, queue=job.queue)
+            publish_segments(
+                settings.broker_url,
+                messages,
+                limits=limits,
+                queue=job.queue,
+                priority=URGENT_PRIORITY,  # it is late already: before any new segment
+            )
         except FramefleetError as e:
             # The segments stay "queued": the original messages still come back from Redis
             # after the visibility timeout, so nothing is lost, only later.

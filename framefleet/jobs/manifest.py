@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framefleet.errors import OutputError
-from framefleet.jobs.state import JobStatus
-from framefleet.jobs.store import JobStore
+from framefleet.jobs.state import JobRecords, JobStatus
 from framefleet.media.images import inside, write_atomic
 from framefleet.media.naming import JOBS_DIR, path_safe
 from framefleet.media.specs import SegmentSpec
@@ -65,8 +64,8 @@ def assemble_job_manifest(
     return JobManifest(target, images, segments)
 
 
-def finalize_job(store: JobStore, job_id: str) -> JobStatus:
-    """Write the job manifest of a complete queue job if it is missing or out of date.
+def finalize_job(store: JobRecords, job_id: str) -> JobStatus:
+    """Write the job manifest of a complete job if it is missing or out of date.
 
     Out of date: it holds fewer segments than are now done (``retry`` completed more). Returns
     the job's status, re-read after the manifest was recorded.
@@ -85,5 +84,5 @@ def finalize_job(store: JobStore, job_id: str) -> JobStatus:
         if m.segment_id in done or states.get(m.segment_id) == "skipped"
     ]
     manifest = assemble_job_manifest(job.out_dir, job_id, include)
-    store.mark_manifest(job_id, str(manifest.path), job.done)
+    store.mark_manifest(job_id, str(manifest.path), job.done, manifest.images)
     return store.job(job_id)

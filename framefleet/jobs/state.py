@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:
+    from framefleet.jobs.message import SegmentMessage
 
 JobState = Literal["queued", "running", "done", "failed"]
 SegmentStateName = Literal["queued", "running", "done", "failed", "skipped"]
@@ -44,6 +47,8 @@ class JobStatus:
     finished: float | None = None
     manifest: str | None = None
     manifest_done: int | None = None
+    manifest_images: int = 0
+    """Images the job manifest lists: this job's and those of segments complete before it."""
 
     @property
     def complete(self) -> bool:
@@ -96,6 +101,7 @@ class JobStatus:
             finished=opt("finished"),
             manifest=data.get("manifest") or None,
             manifest_done=None if data.get("manifest_done") is None else num("manifest_done"),
+            manifest_images=num("manifest_images"),
         )
 
 
@@ -133,3 +139,28 @@ class SegmentState:
         if self.lease_expires_in is not None:
             line += f", lease expires in {max(0.0, self.lease_expires_in):.0f} s"
         return f"{line}: {self.error}" if self.error else line
+
+
+class JobRecords(Protocol):
+    """What reading and finishing a job needs from its store: Redis (`JobStore`) for queued
+    jobs, a SQLite file (`LocalJobStore`) for local ones."""
+
+    def job(self, job_id: str) -> JobStatus: ...
+
+    def messages(
+        self, job_id: str, segment_ids: Sequence[int] | None = None
+    ) -> list[SegmentMessage]: ...
+
+    def segments(self, job_id: str, segment_ids: Sequence[int]) -> list[SegmentState]: ...
+
+    def segment_states(self, job_id: str) -> dict[int, str]: ...
+
+    def running_segments(self, job_id: str) -> list[SegmentState]: ...
+
+    def failed_segments(self, job_id: str) -> list[SegmentState]: ...
+
+    def done_ids(self, job_id: str) -> set[int]: ...
+
+    def reset_failed(self, job_id: str) -> list[SegmentMessage]: ...
+
+    def mark_manifest(self, job_id: str, path: str, done: int, images: int) -> None: ...

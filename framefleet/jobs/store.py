@@ -8,15 +8,17 @@ that no worker consumes its queue.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
 from redis.typing import EncodableT, FieldT
 
+from framefleet.config import redact_url
 from framefleet.errors import JobNotFoundError, MessageError, QueueError
 from framefleet.jobs import scripts
 from framefleet.jobs.keys import (
@@ -43,6 +45,18 @@ GAVE_UP = (
 RedisClient = redis.Redis
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 """Errors that mean "Redis is not answering right now" (includes "still loading its data")."""
+
+
+@contextlib.contextmanager
+def redis_errors(url: str) -> Iterator[None]:
+    """Turn "Redis does not answer" (or any Redis error) into a one-line `QueueError`."""
+    try:
+        yield
+    except redis.RedisError as e:
+        raise QueueError(
+            f"cannot use Redis at {redact_url(url)}: {e}; is it running there "
+            "(--broker / FRAMEFLEET_BROKER_URL)?"
+        ) from e
 
 
 def connect(url: str) -> RedisClient:
@@ -198,9 +212,12 @@ class JobStore:
         ids = self._reset(keys=JobKeys.of(job_id).ordered(), args=self._args(""))
         return self.messages(job_id, [int(i) for i in ids])
 
-    def mark_manifest(self, job_id: str, path: str, done: int) -> None:
+    def mark_manifest(self, job_id: str, path: str, done: int, images: int) -> None:
         """Remember that the job manifest at ``path`` holds the images of ``done`` segments."""
-        self.client.hset(JobKeys.of(job_id).job, mapping={"manifest": path, "manifest_done": done})
+        self.client.hset(
+            JobKeys.of(job_id).job,
+            mapping={"manifest": path, "manifest_done": done, "manifest_images": images},
+        )
 
     # --- worker side ------------------------------------------------------------------------
 

@@ -1,26 +1,26 @@
-"""The producer: catalog rows -> planned segments -> a job on the queue (or a local pool).
+"""The producer: a catalog query -> planned segments -> a job on a backend (local or Celery).
 
-    from framefleet.producer import plan_job, submit_job, follow_job, run_local
+    import framefleet
+    framefleet.extract(where, catalog=url, out="images", fps=2, resize=0.25)
 
-Planning (`plan_job`) is pure; `submit_job` records a job in the job store
-(`framefleet.jobs`) and enqueues one message per segment; `follow_job` polls a job to its end;
-`run_local` runs a plan in a process pool with the same outputs. Nothing here imports Celery.
+`api` is the Python job API (`extract`, `submit`); `plan` turns catalog rows into segments;
+`backends` records a plan as a job and runs it (a local pool or Celery), behind one `Job`
+handle; `follow` watches a queued job to its end. Nothing here imports Celery.
 """
 
-from framefleet.producer.follow import follow_job
-from framefleet.producer.local import LocalRun, run_local
+from framefleet.producer.api import extract, submit
+from framefleet.producer.backends import Job, LocalJob, QueuedJob, open_job, submit_plan
 from framefleet.producer.plan import Plan, PlannedSegment, plan_job
-from framefleet.producer.submit import Submitted, new_job_id, retry_job, submit_job
 
 __all__ = [
-    "LocalRun",
+    "Job",
+    "LocalJob",
     "Plan",
     "PlannedSegment",
-    "Submitted",
-    "follow_job",
-    "new_job_id",
+    "QueuedJob",
+    "extract",
+    "open_job",
     "plan_job",
-    "retry_job",
-    "run_local",
-    "submit_job",
+    "submit",
+    "submit_plan",
 ]

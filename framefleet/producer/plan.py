@@ -24,12 +24,15 @@ from typing import Any
 
 from framefleet.catalog.kinds import is_video
 from framefleet.errors import FramefleetError, MediaError
+from framefleet.jobs.message import SegmentMessage
+from framefleet.media.gops import align_segments
 from framefleet.media.images import EXTENSIONS
-from framefleet.media.naming import check_name_lengths, path_safe
+from framefleet.media.naming import INDEX_DIR, check_name_lengths, path_safe
 from framefleet.media.ownership import claim_names, pattern_of
 from framefleet.media.probe import probe_video
-from framefleet.media.sampling import split_segments
+from framefleet.media.sampling import parse_fps
 from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
+from framefleet.media.timing import keyframe_seconds
 
 MAX_SEGMENTS_PER_VIDEO = 100_000
 """More segments than this for one video means its metadata is wrong (11 days at 10 s)."""
@@ -69,6 +72,22 @@ class Plan:
     @property
     def skipped(self) -> int:
         return sum(s.skipped for s in self.segments)
+
+    @property
+    def skipped_ids(self) -> list[int]:
+        return [s.segment_id for s in self.segments if s.skipped]
+
+    @property
+    def errors(self) -> dict[int, str]:
+        """Segment id -> why its recording could not be planned."""
+        return {s.segment_id: s.error for s in self.segments if s.error is not None}
+
+    def messages(self, job_id: str, *, force: bool = False) -> list[SegmentMessage]:
+        """One message per segment, in plan order (index = segment id)."""
+        return [
+            SegmentMessage(job_id=job_id, segment_id=s.segment_id, spec=s.spec, force=force)
+            for s in self.segments
+        ]
 
 
 def is_video_row(row: Mapping[str, Any]) -> bool:
@@ -188,7 +207,22 @@ def _video_segments(
             f"be more than {MAX_SEGMENTS_PER_VIDEO} segments of {segment_seconds:g} s; check its "
             "start_timestamp/end_timestamp, or use longer --segment-seconds"
         )
-    spans = split_segments(0.0, duration, segment_seconds=segment_seconds, open_ended=True)
+    # Boundaries on keyframes (no GOP decoded twice); the index made for that is shared with
+    # the workers through the output root.
+    keyframes = keyframe_seconds(
+        str(row["path"]),
+        timestamps_path=timestamps,
+        start_timestamp=_number(row.get("start_timestamp")),
+        index_cache=output.root.resolve() / INDEX_DIR,
+    )
+    spans = align_segments(
+        0.0,
+        duration,
+        keyframe_seconds=keyframes,
+        segment_seconds=segment_seconds,
+        target_fps=parse_fps(output.target_fps),
+        open_ended=True,
+    )
     return [segment(s.start_seconds, s.end_seconds) for s in spans]
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from framefleet.config import Settings
-from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
@@ -75,18 +75,16 @@ def submit_job(
     """
     limits = checked_limits(settings, segment_seconds)
     job_id = job_id or new_job_id()
-    messages = [
-        SegmentMessage(job_id=job_id, segment_id=s.segment_id, spec=s.spec, force=force)
-        for s in plan.segments
-    ]
+    messages = plan.messages(job_id, force=force)
     store.create_job(
         job_id,
         out_dir=output.out_dir,
         spec=job_spec(output, segment_seconds=segment_seconds, query=query),
         messages=messages,
-        skipped=[s.segment_id for s in plan.segments if s.skipped],
-        failed={s.segment_id: s.error for s in plan.failed if s.error is not None},
+        skipped=plan.skipped_ids,
+        failed=plan.errors,
         videos=plan.videos,
+        queue=queue,
     )
     if on_created is not None:
         on_created(job_id)
@@ -104,10 +102,9 @@ def submit_job(
     return Submitted(job_id, plan, sent, seconds)
 
 
-def retry_job(
-    store: JobStore, job_id: str, *, settings: Settings, queue: str = DEFAULT_QUEUE
-) -> list[SegmentMessage]:
-    """Re-enqueue the failed segments of a job (attempts reset); returns their messages.
+def retry_job(store: JobStore, job_id: str, *, settings: Settings) -> list[SegmentMessage]:
+    """Re-enqueue the failed segments of a job (attempts reset) on its queue; returns their
+    messages.
 
     Raises:
         JobNotFoundError: no such job.
@@ -117,5 +114,11 @@ def retry_job(
     limits = checked_limits(settings, segment_seconds)
     messages = store.reset_failed(job_id)
     if messages:
-        publish_segments(settings.broker_url, messages, limits=limits, queue=queue)
+        publish_segments(
+            settings.broker_url,
+            messages,
+            limits=limits,
+            queue=job.queue,
+            priority=URGENT_PRIORITY,
+        )
     return messages

@@ -24,6 +24,7 @@ from celery import Celery
 from celery.exceptions import SecurityWarning
 
 from framefleet.config import Settings
+from framefleet.jobs.broker import PRIORITY_STEPS
 from framefleet.jobs.limits import (
     restore_interval,
     restore_mutex_seconds,
@@ -46,6 +47,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "unacked_mutex_expire": restore_mutex_seconds(vt),
         "socket_connect_timeout": 5,
         "health_check_interval": 15,
+        # Take urgent segments (a dead worker's, retries) before new ones: see jobs.broker.
+        "priority_steps": list(PRIORITY_STEPS),
+        "queue_order_strategy": "priority",
     }
     return {
         "broker_url": settings.broker_url,

@@ -79,7 +79,7 @@ def test_an_expired_lease_is_reaped_exactly_once_by_many_reapers(
         t.join()
 
     assert sorted(results) == [0] * 7 + [1]  # one reaper won, the others found nothing
-    assert store.client.llen(DEFAULT_QUEUE) == 1  # one message published again
+    assert store.client.llen(DEFAULT_QUEUE) == 1  # one message again, at the urgent priority
     (seg0, seg1) = store.segments("j", [0, 1])
     assert (seg0.state, seg0.attempts) == ("queued", 1)
     assert seg1.state == "running"  # a live lease is left alone

@@ -8,8 +8,9 @@ import pytest
 from click.testing import CliRunner
 
 from framefleet.cli import main
+from framefleet.config import load_settings
 from framefleet.media.specs import OutputSpec
-from framefleet.producer.local import run_local
+from framefleet.producer.backends import submit_plan
 from framefleet.producer.plan import plan_job
 from tests.servers import Recording, manifest_lines, recording_row
 
@@ -24,38 +25,44 @@ def cli(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
     return CliRunner()
 
 
+def _local(rows, out: Path, *, workers: int, job_id: str | None = None):
+    """Plan ``rows`` and run them as a local job; the job's final status."""
+    output = OutputSpec(out_dir=str(out))
+    plan = plan_job(rows, output=output, segment_seconds=2.0)
+    job = submit_plan(
+        plan,
+        backend="local",
+        settings=load_settings(env={}),
+        output=output,
+        segment_seconds=2.0,
+        job_id=job_id,
+        workers=workers,
+    )
+    updates: list[tuple[int, int]] = []
+    status = job.wait(on_update=lambda s, _: updates.append((s.done, s.failed)))
+    return job, status, updates
+
+
 def test_local_run_fails_only_the_broken_video_and_writes_the_job_manifest(
     small_recordings: list[Recording], tmp_path: Path
 ) -> None:
     out = tmp_path / "out"
     rows = [small_recordings[2].row, recording_row(tmp_path / "gone.mp4", "gone", seconds=3.0)]
-    plan = plan_job(rows, output=OutputSpec(out_dir=str(out)), segment_seconds=2.0)
-    progress: list[tuple[int, int]] = []
 
-    run = run_local(
-        plan,
-        job_id="local-test",
-        out_dir=str(out),
-        workers=2,
-        on_segment=lambda r: progress.append((r.done, len(r.failed))),
-    )
+    job, status, updates = _local(rows, out, workers=2, job_id="local-test")
 
-    assert (run.total, run.done, run.images) == (4, 2, 7)  # r2: 3.5 s at 2 fps
-    assert [o.segment_id for o in run.failed] == [0, 1]  # "gone" sorts first
-    assert all("video not found" in (o.error or "") for o in run.failed)
-    assert progress[-1] == (2, 2) and len(progress) == 4
-    assert run.manifest is not None
-    assert run.manifest.path == out / "_jobs" / "local-test.jsonl"
-    assert len(manifest_lines(run.manifest.path)) == run.manifest.images == 7
+    assert (status.total, status.done, status.images) == (4, 2, 7)  # r2: 3.5 s at 2 fps
+    failed = job.failed_segments()
+    assert [s.segment_id for s in failed] == [0, 1]  # "gone" sorts first
+    assert all("video not found" in (s.error or "") for s in failed)
+    assert updates[-1] == (2, 2) and len(updates) >= 4
+    assert status.manifest == str(out / "_jobs" / "local-test.jsonl")
+    assert len(manifest_lines(status.manifest)) == status.manifest_images == 7
+    assert (out / "_jobs" / "local-test.sqlite").is_file()  # the job's state, for status/retry
 
-    again = run_local(
-        plan_job(rows, output=OutputSpec(out_dir=str(out)), segment_seconds=2.0),
-        job_id="local-again",
-        out_dir=str(out),
-        workers=1,
-    )
-    assert again.skipped == 2 and again.total == 2  # the done segments are not redone
-    assert again.manifest is not None and again.manifest.images == 7  # ... but still listed
+    _, second, _ = _local(rows, out, workers=1)
+    assert second.skipped == 2 and second.total == 2  # the done segments are not redone
+    assert second.manifest_images == 7  # ... but still listed
 
 
 def test_extract_local_through_the_cli(
@@ -75,7 +82,7 @@ def test_extract_local_through_the_cli(
     assert f"job {lines[0]} done: 1/1 segment(s) done, 0 failed, 0 skipped; 10 images" in (
         result.stdout
     )
-    assert f"manifest: {out}/_jobs/{lines[0]}.jsonl" in result.stdout
+    assert f"manifest: {out}/_jobs/{lines[0]}.jsonl (10 images)" in result.stdout
     assert f"job {lines[0]}: 1/1 segments (0 failed), 10 images" in result.stderr  # plain lines
 
 
@@ -119,10 +126,14 @@ def test_a_job_whose_segments_are_all_complete_is_a_clean_no_op(
 
     again = cli.invoke(main, args)
     assert again.exit_code == 0, again.output
-    assert again.stdout == (
+    job_id, summary = again.stdout.splitlines()
+    assert job_id.startswith("local-")
+    assert summary == (
         f"nothing to do: all 1 segment(s) of 1 video(s) are already complete under "
-        f"{tmp_path / 'out'} (--force redoes them)\n"
+        f"{tmp_path / 'out'} (--force redoes them)"
     )
+    manifest = tmp_path / "out" / "_jobs" / f"{job_id}.jsonl"
+    assert len(manifest_lines(manifest)) == 10  # it lists what is there
 
 
 def test_record_ids_that_sanitise_alike_never_share_images(
@@ -134,11 +145,9 @@ def test_record_ids_that_sanitise_alike_never_share_images(
         {**recording_row(video, "drive/1", seconds=3.5, start=100.0), "contents": "video"},
     ]
     out = tmp_path / "out"
-    plan = plan_job(rows, output=OutputSpec(out_dir=str(out)), segment_seconds=2.0)
-    run = run_local(plan, job_id="local-ids", out_dir=str(out), workers=2)
+    _, status, _ = _local(rows, out, workers=2)
 
-    assert run.images == 14 and not run.failed
-    assert run.manifest is not None
-    paths = [line["path"] for line in manifest_lines(run.manifest.path)]
+    assert status.images == 14 and not status.failed
+    paths = [line["path"] for line in manifest_lines(status.manifest)]
     assert len(paths) == len(set(paths)) == 14
     assert len([p for p in out.rglob("*.jpg")]) == 14

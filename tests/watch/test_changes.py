@@ -15,8 +15,9 @@ from typing import Any
 import pytest
 
 from framefleet.catalog import Catalog
+from framefleet.config import load_settings
 from framefleet.media.specs import OutputSpec
-from framefleet.producer.local import run_local
+from framefleet.producer.backends import submit_plan
 from framefleet.producer.plan import plan_job
 from framefleet.watch.rules import Rule, make_rule
 from framefleet.watch.watcher import Watcher
@@ -63,7 +64,17 @@ class Harness:
 
     def _submit(self, rule: Rule, rows: list[dict[str, Any]], job_id: str) -> int:
         plan = plan_job(rows, output=rule.output, segment_seconds=rule.segment_seconds)
-        self.runs.append(run_local(plan, job_id=job_id, out_dir=str(self.out), workers=1))
+        job = submit_plan(
+            plan,
+            backend="local",
+            settings=load_settings(env={}),
+            output=rule.output,
+            segment_seconds=rule.segment_seconds,
+            job_id=job_id,
+            workers=1,
+        )
+        job.wait()
+        self.runs.append(job)
         return len(plan.pending)
 
     def poll(self) -> Any:
@@ -78,7 +89,7 @@ class Harness:
             for p in self.out.rglob("*.jpg")
             if not p.name.startswith(".")
         }
-        for manifest in [*self.out.glob("_manifests/**/*.jsonl"), *self.out.glob("_jobs/*")]:
+        for manifest in [*self.out.glob("_manifests/**/*.jsonl"), *self.out.glob("_jobs/*.jsonl")]:
             for line in manifest.read_text().splitlines():
                 row = json.loads(line)
                 assert on_disk.get(row["path"]) == row["bytes"], (manifest, row["path"])
@@ -105,13 +116,13 @@ def test_a_video_cut_short_is_extracted_again_once_complete(
 
     harness.poll()
     (first,) = harness.runs
-    assert first.failed and "truncated" in (first.failed[-1].error or "")
+    assert first.status().failed and "truncated" in (first.failed_segments()[-1].error or "")
     partial = harness.images()
     assert 0 < len(partial) < 10
 
     video.write_bytes(data)  # the rest arrives
     harness.poll()
-    assert len(harness.runs) == 2 and not harness.runs[1].failed
+    assert len(harness.runs) == 2 and not harness.runs[1].status().failed
     complete = harness.images()
     assert len(complete) == 10  # 5 s at 2 fps, each image once, the partial run superseded
     assert harness.poll().enqueued == {}  # nothing changed: nothing enqueued
@@ -132,7 +143,7 @@ def test_a_video_replaced_under_the_same_name_replaces_its_images(
     harness.poll()
     images = harness.images()
     assert len(images) == 4, images  # the 4 images past 2 s belonged to the old video: gone
-    assert len(harness.runs) == 2 and not harness.runs[1].failed
+    assert len(harness.runs) == 2 and not harness.runs[1].status().failed
 
 
 def test_a_sidecar_arriving_after_its_video_corrects_the_recording(harness: Harness) -> None:
@@ -146,7 +157,7 @@ def test_a_sidecar_arriving_after_its_video_corrects_the_recording(harness: Harn
     harness.poll()
     (row,) = [r for r in harness.catalog.query() if r["path"] == str(video)]
     assert row["record_id"] == "016_real" and row["start_timestamp"] == START_MS / 1000
-    assert len(harness.runs) == 2 and not harness.runs[1].failed
+    assert len(harness.runs) == 2 and not harness.runs[1].status().failed
     current = sorted(p for p in harness.images() if p.startswith("016_real/"))
     assert current == [
         f"016_real/camera%2Ffront-center/016_real-{START_MS / 1000 + k / 2:.3f}.jpg"

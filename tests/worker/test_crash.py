@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from framefleet.config import Settings
+from framefleet.jobs.broker import queue_lists
 from framefleet.jobs.state import SegmentState
 from framefleet.jobs.store import JobStore
 from tests.servers import (
@@ -69,7 +70,8 @@ def _mid_segment(out: Path) -> None:
 def _queued_segments(store: JobStore) -> set[int]:
     """Segment ids of the messages waiting in the queue (kombu's envelope, Celery's body)."""
     ids = set()
-    for raw in store.client.lrange("framefleet", 0, -1):
+    raws = [raw for key in queue_lists() for raw in store.client.lrange(key, 0, -1)]
+    for raw in raws:
         envelope = json.loads(raw)
         args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
         ids.add(int(args[0]["segment_id"]))

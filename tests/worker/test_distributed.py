@@ -11,7 +11,7 @@ import pytest
 
 from framefleet.catalog import Catalog
 from framefleet.config import Settings
-from framefleet.jobs.broker import publish_segments
+from framefleet.jobs.broker import publish_segments, queue_lists
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.store import JobStore
 from framefleet.media.pipeline import process_segment, read_manifest
@@ -163,6 +163,10 @@ def test_corrupt_and_missing_videos_fail_visibly_and_retry_reruns_them(
     assert job.manifest_done == 5
 
 
+def _queued(store: JobStore) -> int:
+    return sum(store.client.llen(key) for key in queue_lists())
+
+
 def test_the_same_message_delivered_twice_makes_no_duplicates(
     redis_server: RedisServer,
     workers: Workers,
@@ -177,12 +181,12 @@ def test_the_same_message_delivered_twice_makes_no_duplicates(
     limits = checked_limits(settings, 2.0)
     again = publish_segments(settings.broker_url, store.messages(submitted.job_id), limits=limits)
     assert again == submitted.enqueued == 8
-    assert store.client.llen("framefleet") == 16  # every segment queued twice
+    assert _queued(store) == 16  # every segment queued twice
 
     workers.start("w1")
     workers.start("w2")
     job = wait_complete(store, submitted.job_id)
-    wait_for(lambda: store.client.llen("framefleet") == 0, timeout=30, what="queue drained")
+    wait_for(lambda: _queued(store) == 0, timeout=30, what="queue drained")
     assert (job.total, job.done, job.failed) == (8, 8, 0)
     records = manifest_lines(job.manifest)
     assert len(records) == len({r["path"] for r in records}) == job.images == len(image_files(out))
@@ -190,7 +194,7 @@ def test_the_same_message_delivered_twice_makes_no_duplicates(
 
     # Once more after completion: the repeats find the segments done and change nothing.
     publish_segments(settings.broker_url, store.messages(submitted.job_id), limits=limits)
-    wait_for(lambda: store.client.llen("framefleet") == 0, timeout=30, what="queue drained")
+    wait_for(lambda: _queued(store) == 0, timeout=30, what="queue drained")
     wait_for(lambda: not store.client.hlen("unacked"), timeout=30, what="repeats acknowledged")
     after = store.job(submitted.job_id)
     assert (after.done, after.failed, after.images, after.bytes) == (

@@ -1,0 +1,122 @@
+"""The Python job API (`framefleet.extract` / `submit`) and local jobs found again by their id:
+``status`` and ``retry`` work for them as for queued jobs."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import framefleet
+from framefleet.catalog import Catalog, ingest_paths
+from framefleet.cli import main
+from framefleet.config import Settings, load_settings
+from framefleet.errors import ConfigError, NothingToDoError
+from framefleet.media.probe import probe_video
+from framefleet.producer.backends import LocalJob, QueuedJob, open_job
+from tests.servers import Recording, Workers, manifest_lines
+
+
+@pytest.fixture
+def catalog_url(tmp_path: Path, small_recordings: list[Recording]) -> str:
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with Catalog(url) as catalog:
+        report = ingest_paths(catalog, [small_recordings[0].path], probe=probe_video)
+    assert report.added == 1
+    return url
+
+
+def test_extract_runs_a_query_to_images_in_a_local_pool(catalog_url: str, tmp_path: Path) -> None:
+    seen: list[int] = []
+    status = framefleet.extract(
+        catalog=catalog_url,
+        out=tmp_path / "out",
+        fps=2,
+        resize=0.5,
+        segment_seconds=2,
+        workers=2,
+        progress=lambda s: seen.append(s.done),
+        settings=load_settings(env={}),
+    )
+    assert (status.state, status.done, status.total, status.images) == ("done", 3, 3, 10)
+    assert status.mode == "local" and status.manifest is not None
+    assert len(manifest_lines(status.manifest)) == status.manifest_images == 10
+    assert seen[-1] == 3 and len(seen) >= 3
+
+
+@pytest.mark.parametrize(
+    ("options", "match"),
+    [
+        ({"backend": "spark"}, "backend must be one of local, celery, got 'spark'"),
+        ({"workers": 0}, r"workers must be a whole number in 1\.\.1024, got 0"),
+        ({"workers": 2, "backend": "celery"}, "workers applies to the local backend"),
+        ({"segment_seconds": math.nan}, r"segment_seconds must be a number in \(0, 86400\]"),
+        ({"fps": "abc"}, "fps must be a number such as 2"),
+        ({"resize": 0.5, "max_side_px": 100}, r"choose one way to resize; got --resize"),
+        ({"quality": 0}, r"quality must be a whole number in 1\.\.100"),
+        ({"image_format": "gif"}, "image format must be one of jpeg, png, webp"),
+    ],
+)
+def test_options_are_checked_at_the_call(
+    catalog_url: str, tmp_path: Path, options: dict[str, object], match: str
+) -> None:
+    with pytest.raises(ConfigError, match=match):
+        framefleet.submit(catalog=catalog_url, out=tmp_path / "out", **options)  # type: ignore[arg-type]
+    assert not (tmp_path / "out").exists()  # nothing started
+
+
+def test_a_query_matching_nothing_says_so(catalog_url: str, tmp_path: Path) -> None:
+    with pytest.raises(NothingToDoError, match=r"no video in the catalog .* matches \(where="):
+        framefleet.submit('record_id = "nope"', catalog=catalog_url, out=tmp_path / "o")
+
+
+def test_a_local_job_answers_status_and_retry_by_its_id(
+    tmp_path: Path, small_recordings: list[Recording]
+) -> None:
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    shutil.copy(small_recordings[2].path, videos / "a.mp4")
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with Catalog(url) as catalog:
+        ingest_paths(catalog, [videos], probe=probe_video)
+    (videos / "a.mp4").rename(tmp_path / "aside.mp4")  # the video goes missing after ingest
+    out = tmp_path / "out"
+    runner = CliRunner()
+    args = ["extract", "--db", url, "--out", str(out), "--local", "--segment-seconds", "2"]
+
+    first = runner.invoke(main, args)
+    assert first.exit_code == 1, first.output
+    job_id = first.stdout.splitlines()[0]
+    assert "video not found" in first.stdout
+
+    status = runner.invoke(main, ["status", job_id])
+    assert status.exit_code == 0, status.output
+    assert f"job {job_id}: failed (local)" in status.stdout
+    assert "2 failed segment(s)" in status.stdout and "video not found" in status.stdout
+    listed = runner.invoke(main, ["status", "--broker", "redis://127.0.0.1:1/0"])
+    assert job_id in listed.stdout and "queued jobs not shown" in listed.stdout
+
+    (tmp_path / "aside.mp4").rename(videos / "a.mp4")  # back, unchanged: retry can run it
+    retried = runner.invoke(main, ["retry", job_id])
+    assert retried.exit_code == 0, retried.output
+    assert f"running 2 failed segment(s) of job {job_id}" in retried.stdout
+    assert f"job {job_id} done: 2/2 segment(s) done, 0 failed" in retried.stdout
+    job = open_job(job_id, settings=load_settings(env={}), out_dir=str(out))
+    assert isinstance(job, LocalJob) and job.status().manifest_images == 7
+
+
+def test_the_same_api_submits_to_celery_workers(
+    catalog_url: str, tmp_path: Path, settings: Settings, workers: Workers
+) -> None:
+    workers.start("w1")
+    job = framefleet.submit(
+        catalog=catalog_url, out=tmp_path / "out", backend="celery", settings=settings
+    )
+    assert isinstance(job, QueuedJob) and job.enqueued == 3  # 5 s in segments of 2 s
+    status = job.wait(timeout_seconds=60)
+    assert (status.state, status.images, status.mode) == ("done", 10, "queue")
+    again = open_job(job.job_id, settings=settings)
+    assert again.status().manifest == status.manifest
