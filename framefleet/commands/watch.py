@@ -14,8 +14,8 @@ from framefleet.config import redact_url
 from framefleet.errors import ConfigError
 from framefleet.jobs.leases import Reaper
 from framefleet.jobs.store import JobStore
+from framefleet.producer.backends import submit_plan
 from framefleet.producer.plan import plan_job
-from framefleet.producer.submit import submit_job
 from framefleet.watch.rules import Rule, load_rules, make_rule
 from framefleet.watch.watcher import Watcher
 
@@ -96,16 +96,17 @@ def watch(
 
     def submit(rule: Rule, rows: list[dict[str, Any]], job_id: str) -> int:
         plan = plan_job(rows, output=rule.output, segment_seconds=rule.segment_seconds)
-        submitted = submit_job(
+        job = submit_plan(
             plan,
-            store=store,
+            backend="celery",
             settings=settings,
             output=rule.output,
             segment_seconds=rule.segment_seconds,
             query={"rule": rule.name, "where": rule.where},
             job_id=job_id,
+            store=store,
         )
-        return submitted.enqueued
+        return job.enqueued
 
     try:
         with Catalog(settings.database_url) as catalog:

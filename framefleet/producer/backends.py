@@ -255,12 +255,14 @@ def submit_plan(
     job_id: str | None = None,
     workers: int | None = None,
     queue_name: str = DEFAULT_QUEUE,
+    store: JobStore | None = None,
     on_created: Callable[[str], None] | None = None,
 ) -> Job:
     """Record ``plan`` as a job of ``backend`` and start it; see the module docstring.
 
     Args:
         workers: local processes (default: one per CPU); queued jobs scale by workers instead.
+        store: the job store to record a queued job in (a long-running caller's own client).
         on_created: called with the job id once the job is recorded, before any work starts.
 
     Raises:
@@ -271,7 +273,7 @@ def submit_plan(
     if backend not in BACKENDS:
         raise ConfigError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if backend == "celery":
-        store = JobStore.from_url(
+        store = store or JobStore.from_url(
             settings.effective_results_url, ttl_seconds=settings.result_ttl_seconds
         )
         with redis_errors(settings.effective_results_url):
