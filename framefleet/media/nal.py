@@ -45,5 +45,10 @@ def is_disposable(data: memoryview | bytes, length_size: int | None) -> bool:
     headers = (
         _headers_avcc(view, length_size) if length_size else _headers_annex_b(view[:4096].tobytes())
     )
+    return disposable_from_headers(headers)
+
+
+def disposable_from_headers(headers: list[int]) -> bool:
+    """True when the NAL header bytes hold slices and every one has ``nal_ref_idc == 0``."""
     slices = [h for h in headers if h & 0x1F in _SLICE_TYPES]
     return bool(slices) and all(h & 0x60 == 0 for h in slices)

@@ -30,6 +30,8 @@ JOBS_DIR = "_jobs"
 """Per-job manifests: ``{out}/_jobs/{job_id}.jsonl``."""
 OWNERS_DIR = "_owners"
 """Which spec owns which image names (see `framefleet.media.ownership`)."""
+INDEX_DIR = "_index"
+"""Packet indexes of the videos, shared by a job's processes (see `framefleet.media.indexcache`)."""
 
 DEFAULT_NAME_TEMPLATE = "{record_id}/{content}/{record_id}-{timestamp:.3f}.{ext}"
 TEMPLATE_FIELDS = ("record_id", "content", "timestamp", "grid_time", "frame", "ext")

@@ -1,15 +1,20 @@
 """What a video holds: size, rate, duration and its packet index (keyframes, decode order).
 
-The index comes from one demux-only pass over the file (no decoding): every packet's pts, dts and
-keyframe flag in decode order. It costs a fraction of a second for a 150 MB clip and makes every
-later decision exact for any GOP structure, with or without B-frames. It is cached per process,
-keyed by (path, size, mtime), so the segments of one file on one worker share it.
+The index holds every packet's pts, dts, keyframe and disposable flags in decode order, which
+makes every later decision exact for any GOP structure, with or without B-frames. For mp4/mov it
+comes from the container's sample table (`framefleet.media.mp4index`: the ``moov`` box and a few
+bytes per packet); otherwise, or when that table does not check out, from one demux-only pass
+over the file (no decoding; a fraction of a second for a 150 MB clip from the page cache, but a
+full read of the file). It is cached per process, keyed by (path, size, mtime), so the segments
+of one file on one worker share it, and optionally on disk (`framefleet.media.indexcache`), so
+the processes of a job share it.
 """
 
 from __future__ import annotations
 
 import functools
 import os
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +25,8 @@ import numpy as np
 import numpy.typing as npt
 
 from framefleet.errors import InvalidVideoError, VideoNotFoundError
+from framefleet.media import indexcache
+from framefleet.media.mp4index import sample_table
 from framefleet.media.nal import avcc_length_size, is_disposable
 
 IntArray = npt.NDArray[np.int64]
@@ -123,7 +130,7 @@ def open_video(path: str | os.PathLike[str]) -> av.container.InputContainer:
     return container
 
 
-def _file_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
+def _file_key(path: str | os.PathLike[str]) -> indexcache.FileKey:
     p = Path(path).resolve()
     try:
         st = p.stat()
@@ -132,18 +139,88 @@ def _file_key(path: str | os.PathLike[str]) -> tuple[str, int, int]:
     return str(p), st.st_size, st.st_mtime_ns
 
 
-def index_video(path: str | os.PathLike[str]) -> VideoIndex:
-    """The packet index of ``path``, cached per process while the file is unchanged."""
-    return _index_cached(*_file_key(path))
+_MEMORY: OrderedDict[indexcache.FileKey, VideoIndex] = OrderedDict()
+_MEMORY_MAX = 16
+_STORED: dict[indexcache.FileKey, set[Path]] = {}
+"""The cache directories known to hold the index of each file in `_MEMORY`."""
 
 
-@functools.lru_cache(maxsize=16)
-def _index_cached(path: str, size: int, mtime_ns: int) -> VideoIndex:
-    del size, mtime_ns  # part of the cache key only
-    return _build_index(path)
+def index_video(path: str | os.PathLike[str], *, cache_dir: Path | None = None) -> VideoIndex:
+    """The packet index of ``path``, cached per process while the file is unchanged.
+
+    Args:
+        cache_dir: a directory shared by the processes of a job (``{out}/_index``): the index
+            is loaded from there when it holds one for this version of the file, and written
+            there when it does not.
+    """
+    key = _file_key(path)
+    index = _MEMORY.pop(key, None)
+    if index is None and cache_dir is not None:
+        fields = indexcache.load(cache_dir, key)
+        if fields is not None:
+            index = VideoIndex(**fields)
+            _STORED.setdefault(key, set()).add(cache_dir)
+    if index is None:
+        index = _build_index(key[0])
+    if (
+        cache_dir is not None
+        and cache_dir not in _STORED.get(key, ())
+        and indexcache.save(cache_dir, key, _index_fields(index))
+    ):
+        _STORED.setdefault(key, set()).add(cache_dir)
+    _MEMORY[key] = index
+    while len(_MEMORY) > _MEMORY_MAX:
+        _STORED.pop(_MEMORY.popitem(last=False)[0], None)
+    return index
+
+
+def _index_fields(index: VideoIndex) -> dict[str, object]:
+    return {f: getattr(index, f) for f in VideoIndex.__dataclass_fields__ if f != "memo"}
 
 
 def _build_index(path: str) -> VideoIndex:
+    """The index from the sample table when it checks out, else from a demux pass."""
+    with open_video(path) as container:
+        table = sample_table(container, path)
+        if table is not None:
+            stream = container.streams.video[0]
+            ctx = stream.codec_context
+            expected = int(stream.frames or 0)
+            time_base = Fraction(stream.time_base or Fraction(1, 90000))
+            return VideoIndex(
+                path=path,
+                width=int(ctx.width),
+                height=int(ctx.height),
+                codec=ctx.name,
+                time_base=time_base,
+                average_fps=Fraction(stream.average_rate) if stream.average_rate else None,
+                pts=table.pts,
+                dts=table.dts,
+                is_keyframe=table.is_keyframe,
+                is_disposable=table.is_disposable,
+                last_duration_pts=_last_duration(
+                    table.last_duration_pts, table.pts, time_base, stream.average_rate
+                ),
+                expected_frames=expected,
+                truncated=False,
+                stop_reason="end of file",
+            )
+    return _scan_index(path)
+
+
+def _last_duration(
+    last: int, pts: npt.NDArray[np.int64], time_base: Fraction, rate: Fraction | None
+) -> int:
+    """The last frame's duration: its packet's, else the mean step, else one frame at ``rate``."""
+    if last <= 0 and len(pts) > 1:
+        last = int((pts.max() - pts.min()) // (len(pts) - 1))
+    if last <= 0 and rate:
+        last = max(1, round(1 / (rate * time_base)))
+    return max(1, last)
+
+
+def _scan_index(path: str) -> VideoIndex:
+    """The index from one demux pass over every packet (reads the whole file)."""
     pts: list[int] = []
     dts: list[int] = []
     keys: list[bool] = []
@@ -187,13 +264,10 @@ def _build_index(path: str) -> VideoIndex:
         if not pts:
             raise InvalidVideoError(f"{path!r} has a video stream but no readable frames")
         pts_arr = np.asarray(pts, dtype=np.int64)
-        last = int(np.argmax(pts_arr))
-        last_duration = durations[last]
-        if last_duration <= 0 and len(pts) > 1:
-            last_duration = int((pts_arr.max() - pts_arr.min()) // (len(pts) - 1))
         time_base = Fraction(stream.time_base or Fraction(1, 90000))
-        if last_duration <= 0 and stream.average_rate:
-            last_duration = max(1, round(1 / (stream.average_rate * time_base)))
+        last_duration = _last_duration(
+            durations[int(np.argmax(pts_arr))], pts_arr, time_base, stream.average_rate
+        )
         return VideoIndex(
             path=path,
             width=int(ctx.width),
@@ -205,7 +279,7 @@ def _build_index(path: str) -> VideoIndex:
             dts=np.asarray(dts, dtype=np.int64),
             is_keyframe=np.asarray(keys, dtype=np.bool_),
             is_disposable=np.asarray(disposable, dtype=np.bool_),
-            last_duration_pts=max(1, last_duration),
+            last_duration_pts=last_duration,
             expected_frames=expected,
             truncated=truncated,
             stop_reason=stop_reason,

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from framefleet.errors import TimestampsError
-from framefleet.media.probe import VideoIndex
-from framefleet.pydtk import read_camera_times_ms
+from framefleet.errors import MediaError, TimestampsError
+from framefleet.media.probe import VideoIndex, index_video
+from framefleet.pydtk import MAX_CSV_BYTES, read_camera_times_ms
 from framefleet.pydtk import timestamps_csv_for as _timestamps_csv_beside
 
 
@@ -164,3 +164,70 @@ def compute_frame_times(
     else:
         end = seconds[-1] + index.last_duration_pts * index.time_base
     return FrameTimes(seconds, end, start, clock.path)
+
+
+_FLAGS = {"1": True, "0": False, "true": True, "false": False}
+
+
+def read_keyframe_flags(path: str | os.PathLike[str]) -> tuple[bool, ...] | None:
+    """The camera CSV's ``is_keyframe`` column (the fourth field), one flag per row.
+
+    None when any row has no readable flag (``0``/``1``/``true``/``false``): the column is a
+    hint for planning only, never trusted in part. Rows are the lines `parse_timestamps_csv`
+    counts (blank lines skipped).
+    """
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_CSV_BYTES + 1)
+        text = data.decode("utf-8-sig")
+    except (OSError, ValueError):
+        return None
+    if len(data) > MAX_CSV_BYTES:
+        return None
+    flags: list[bool] = []
+    for line in text.split("\n"):
+        if not line.strip(" \t\r,"):
+            continue
+        fields = line.split(",", 4)
+        flag = _FLAGS.get(fields[3].strip(' \t\r"').lower()) if len(fields) > 3 else None
+        if flag is None:
+            return None
+        flags.append(flag)
+    return tuple(flags)
+
+
+def keyframe_seconds(
+    video_path: str | os.PathLike[str],
+    *,
+    timestamps_path: str | os.PathLike[str] | None = None,
+    start_timestamp: float | None = None,
+    index_cache: Path | None = None,
+) -> list[Fraction] | None:
+    """Display times of a recording's keyframes, seconds from its start, in the clock its
+    frames are sampled in (`frame_times`); what `framefleet.media.gops` plans boundaries on.
+
+    From the camera CSV's ``is_keyframe`` column when every row has one (nothing else is
+    read); else from the packet index (`index_video`, kept in ``index_cache``). None when
+    neither can be read now: the segments then report why when they run.
+    """
+    try:
+        clock = read_timestamps_csv(timestamps_path) if timestamps_path is not None else None
+        if clock is not None and timestamps_path is not None:
+            flags = read_keyframe_flags(timestamps_path)
+            if flags is not None and len(flags) == len(clock.epoch_ms) and any(flags):
+                start = (
+                    exact(start_timestamp)
+                    if start_timestamp is not None
+                    else Fraction(clock.epoch_ms[0], 1000)
+                )
+                return [
+                    Fraction(ms, 1000) - start
+                    for ms, key in zip(clock.epoch_ms, flags, strict=True)
+                    if key
+                ]
+        index = index_video(video_path, cache_dir=index_cache)
+        times = frame_times(index, start_timestamp=start_timestamp, clock=clock)
+    except (MediaError, OSError):
+        return None
+    ranks = sorted(int(r) for r in index.display_rank[index.is_keyframe])
+    return [times.seconds[r] for r in ranks if r < len(times.seconds)]

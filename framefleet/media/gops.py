@@ -1,0 +1,145 @@
+"""Segment boundaries on keyframes, so that no GOP is decoded by two segments.
+
+A segment decodes from the keyframe before its first frame. A boundary inside a GOP makes both
+segments decode that GOP's head: with x264's defaults (8.3 s GOPs) and 10 s segments, a quarter
+more frames than one run over the whole recording. Planning boundaries on keyframes removes that.
+
+Where a boundary may go. By the sampling rule (`framefleet.media.sampling`) a frame is taken at a
+grid time inside the span it is shown, so at a grid time >= its own time and < the next frame's.
+With keyframe ``K`` shown from ``t_K``, frames before ``K`` are taken at grid times ``< t_K`` and
+``K`` and every later frame at grid times ``>= t_K``. A boundary ``b`` therefore splits the
+frames exactly at ``K`` when no grid time lies between ``b`` and ``t_K``, that is when
+``grid_ceil(b) == grid_ceil(t_K)``: each segment then starts on its own keyframe. (The one
+exception, the leading pictures of an *open* GOP, are shown before ``t_K`` but decoded after
+``K``: the earlier segment then also decodes ``K``; x264 and cameras write closed GOPs.)
+
+Boundaries are floats (they travel in `SegmentSpec`); the float chosen for a keyframe is checked
+against that rule as the pipeline reads it back (`framefleet.media.timing.exact`), and is a
+plain millisecond value whenever one fits (``8.341``, not ``8.341666666666667``).
+
+Whatever boundaries are chosen, segments tile ``[start, end)`` and emit exactly the frames of one
+run over the whole recording (the sampling rule guarantees it for any tiling): alignment decides
+only what the segments cost, never which images they make. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+from collections.abc import Sequence
+from fractions import Fraction
+
+from framefleet.errors import ConfigError
+from framefleet.media.sampling import Span, grid_ceil, split_segments
+from framefleet.media.timing import exact
+
+MAX_STRETCH = 2.0
+"""A segment may be up to this many times ``segment_seconds`` long to end on a keyframe. Past
+that (a GOP longer than twice the segment length) it is cut mid-GOP as without keyframes: its
+time limit, derived from the segment length (`framefleet.jobs.limits`, 6 s of time per second of
+video by default), must still hold for the longest segment."""
+MIN_FRACTION = 0.5
+"""A segment ends no sooner than half ``segment_seconds`` after its start (the tail excepted)."""
+
+
+def boundary_seconds(keyframe_seconds: Fraction, target_fps: Fraction) -> float:
+    """The float boundary that splits the frames exactly at the keyframe shown from
+    ``keyframe_seconds`` (see the module docstring): ``grid_ceil`` agrees on both.
+
+    Prefers a plain value: whole milliseconds, then microseconds, then the nearest float.
+    """
+    grid = grid_ceil(keyframe_seconds, target_fps)
+
+    def splits_there(b: float) -> bool:
+        return grid_ceil(exact(b), target_fps) == grid
+
+    for scale in (1000, 1_000_000):
+        b = float(Fraction(math.floor(keyframe_seconds * scale), scale))
+        if splits_there(b):
+            return b
+    nearest = float(keyframe_seconds)
+    for b in (nearest, math.nextafter(nearest, -math.inf), math.nextafter(nearest, math.inf)):
+        if splits_there(b):
+            return b
+    return nearest  # unreachable for fps <= 1000; a boundary off by a frame costs, never breaks
+
+
+def align_segments(
+    start_seconds: float,
+    end_seconds: float,
+    *,
+    keyframe_seconds: Sequence[Fraction] | None,
+    segment_seconds: float,
+    target_fps: Fraction,
+    max_seconds: float | None = None,
+    open_ended: bool = False,
+) -> list[Span]:
+    """Tile ``[start, end)`` with segments near ``segment_seconds`` long, ending on keyframes.
+
+    Each boundary is the keyframe nearest to ``segment_seconds`` after the segment's start,
+    among those between half a segment and ``max_seconds`` (default `MAX_STRETCH` segments)
+    after it; with none there, the rest is one tail segment when the end is in reach, else
+    (a long GOP) the segment is cut ``segment_seconds`` after its start, mid-GOP. The tail
+    segment is what remains. One span's end is bit-for-bit the next one's start.
+
+    Args:
+        keyframe_seconds: display times of the keyframes, seconds from the recording start
+            (the clock the segments are in), ascending. None or empty: `split_segments`.
+        target_fps: the grid rate the segments are sampled at (decides the boundary floats).
+        open_ended: the last span has no end (frames past a recording's announced end are
+            never dropped).
+    """
+    if not keyframe_seconds:
+        return split_segments(
+            start_seconds, end_seconds, segment_seconds=segment_seconds, open_ended=open_ended
+        )
+    if not segment_seconds > 0:
+        raise ConfigError(f"segment length must be > 0 seconds, got {segment_seconds}")
+    if not end_seconds > start_seconds:
+        raise ConfigError(f"end ({end_seconds}) must be after start ({start_seconds})")
+    longest = MAX_STRETCH * segment_seconds if max_seconds is None else max_seconds
+    if not longest >= segment_seconds:
+        raise ConfigError(
+            f"max_seconds ({longest}) must be at least segment_seconds ({segment_seconds})"
+        )
+    keys = sorted(keyframe_seconds)
+    length, end = exact(segment_seconds), exact(end_seconds)
+    bounds = [start_seconds]
+    current = exact(start_seconds)
+    while end - current > length:
+        b = _next_boundary(keys, current, length, exact(longest), end, target_fps)
+        if b is None and end - current <= exact(longest):
+            break  # no keyframe before the end, which is in reach: one tail segment
+        if b is None or not current < exact(b) < end:
+            b = bounds[-1] + segment_seconds  # no keyframe in reach: cut mid-GOP
+            if not current < exact(b) < end:
+                break  # float rounding: the rest is one segment
+        bounds.append(b)
+        current = exact(b)
+    bounds.append(end_seconds)
+    spans = [Span(a, b) for a, b in itertools.pairwise(bounds)]
+    if open_ended:
+        spans[-1] = Span(spans[-1].start_seconds, None)
+    return spans
+
+
+def _next_boundary(
+    keys: list[Fraction],
+    current: Fraction,
+    length: Fraction,
+    longest: Fraction,
+    end: Fraction,
+    target_fps: Fraction,
+) -> float | None:
+    """The boundary of the keyframe nearest ``current + length`` within reach, or None."""
+    target = current + length
+    low = current + length * Fraction(MIN_FRACTION)
+    high = current + longest
+    # The window [low, high] holds the target, so the keyframes nearest it are its neighbours.
+    i = bisect.bisect_left(keys, target)
+    near = [k for k in keys[max(0, i - 1) : i + 1] if low <= k <= high and k < end]
+    if not near:
+        return None
+    best = min(near, key=lambda k: (abs(k - target), k))
+    return boundary_seconds(best, target_fps)
