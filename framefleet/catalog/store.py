@@ -13,9 +13,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Select, delete, insert, select
+from sqlalchemy import ColumnElement, Engine, Select, delete, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from framefleet.catalog import results
@@ -38,6 +38,9 @@ from framefleet.catalog.times import TimeLike
 from framefleet.catalog.values import MAX_PATH_CHARS, text_problem
 from framefleet.catalog.writer import Outcome, StoredEntry, existing_rows, write_entries
 from framefleet.errors import CatalogError, EntryRejectedError
+
+if TYPE_CHECKING:
+    from framefleet.catalog.claims import Claims
 
 __all__ = ["PAGE_SIZE", "Catalog", "KnownFile", "QueryResult"]
 
@@ -144,7 +147,7 @@ class Catalog:
             raise CatalogError(f"base directory {os.fspath(path)!r} {problem}")
         new = Path(path).resolve()
         try:
-            with self._writing() as connection:
+            with self.write_transaction() as connection:
                 stored = connection.execute(select(M.c.value).where(M.c.key == "base_dir")).scalar()
                 if stored is not None and Path(stored) != new:
                     raise CatalogError(
@@ -240,8 +243,22 @@ class Catalog:
 
     # --- writing ----------------------------------------------------------------------------
 
-    def _writing(self) -> Any:
+    @property
+    def engine(self) -> Engine:
+        """The SQLAlchemy engine (for the catalog's own modules, e.g. `Claims`)."""
+        return self._engine
+
+    def write_transaction(self) -> Any:
+        """A connection in a write transaction (``BEGIN IMMEDIATE`` on SQLite), committed on
+        success and rolled back on error: ``with catalog.write_transaction() as c: ...``."""
         return write_connection(self._engine)
+
+    @property
+    def claims(self) -> Claims:
+        """The watcher's claims on this catalog's files (`framefleet.catalog.claims`)."""
+        from framefleet.catalog.claims import Claims
+
+        return Claims(self)
 
     def known_files(self, paths: Sequence[Path]) -> dict[Path, KnownFile]:
         """What the catalog holds of those of ``paths`` (absolute) it knows."""
@@ -288,7 +305,7 @@ class Catalog:
             raise CatalogError("a batch names the same file twice")
         url = self._engine.url
         try:
-            with self._writing() as connection:
+            with self.write_transaction() as connection:
                 return write_entries(connection, rows)
         except (OperationalError, InterfaceError) as e:  # the database, not the data
             raise CatalogError(f"cannot write to catalog {url!r}: {_reason(e)}") from e
@@ -302,7 +319,7 @@ class Catalog:
         tiny and would scan it whole for every batch, which makes a large first load quadratic.
         """
         try:
-            with self._writing() as connection:
+            with self.write_transaction() as connection:
                 connection.exec_driver_sql("ANALYZE")
         except SQLAlchemyError as e:
             raise CatalogError(f"cannot analyze catalog {self._engine.url!r}: {_reason(e)}") from e
@@ -311,7 +328,7 @@ class Catalog:
         """Forget files (absolute paths); returns how many were in the catalog."""
         stored = [self.stored_path(p) for p in paths]
         try:
-            with self._writing() as connection:
+            with self.write_transaction() as connection:
                 found = existing_rows(connection, stored)
                 ids = [row.id for row in found.values()]
                 if ids:

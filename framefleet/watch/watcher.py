@@ -29,14 +29,6 @@ from pathlib import Path
 from typing import Any
 
 from framefleet.catalog import Catalog, ingest_paths
-from framefleet.catalog.claims import (
-    adopt_legacy_claims,
-    claim_files,
-    mark_enqueued,
-    release_claims,
-    release_stale_claims,
-    unclaimed_videos,
-)
 from framefleet.errors import FramefleetError
 from framefleet.media.probe import probe_video
 from framefleet.producer.submit import new_job_id
@@ -123,18 +115,19 @@ class Watcher:
     def _housekeeping(self) -> None:
         if self.reap is not None:
             self.reap()
-        adopt_legacy_claims(self.catalog)
-        released = release_stale_claims(self.catalog, older_than_seconds=self.stale_claim_seconds)
+        claims = self.catalog.claims
+        claims.adopt_legacy()
+        released = claims.release_stale(older_than_seconds=self.stale_claim_seconds)
         if released:
             log.warning("released %d claim(s) left by a watcher that stopped mid-way", released)
 
     def _enqueue_rule(self, rule: Rule) -> str | None:
-        candidates = unclaimed_videos(self.catalog, rule=rule.name, where=rule.where)
+        claims = self.catalog.claims
+        candidates = claims.unclaimed_videos(rule=rule.name, where=rule.where)
         if not candidates:
             return None
         job_id = new_job_id()
-        won = claim_files(
-            self.catalog,
+        won = claims.claim(
             [row["id"] for row in candidates],
             rule=rule.name,
             job_id=job_id,
@@ -146,9 +139,9 @@ class Watcher:
         try:
             segments = self.submit(rule, rows, job_id)
         except BaseException:
-            release_claims(self.catalog, sorted(won), rule=rule.name, job_id=job_id)
+            claims.release(sorted(won), rule=rule.name, job_id=job_id)
             raise
-        mark_enqueued(self.catalog, sorted(won), rule=rule.name, job_id=job_id)
+        claims.mark_enqueued(sorted(won), rule=rule.name, job_id=job_id)
         for row in rows:
             log.info(
                 "picked up %s %s (%s) for rule %s: job %s",

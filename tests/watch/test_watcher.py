@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from framefleet.catalog import Catalog
-from framefleet.catalog.claims import claims_of
 from framefleet.config import Settings
 from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec
@@ -206,7 +205,7 @@ def test_two_watchers_enqueue_each_recording_once(
         str(root / f"rec{i}" / "data" / "camera_01.mp4"): 2 for i in range(8)
     }
     with Catalog(_db(tmp_path)) as catalog:
-        claims = claims_of(catalog, rule="front")
+        claims = catalog.claims.of(rule="front")
     assert len(claims) == 8 and {c["state"] for c in claims} == {"enqueued"}
 
 
