@@ -71,6 +71,19 @@ class Settings:
         return self.results_url or self.broker_url
 
 
+def read_toml(path: str | os.PathLike[str], *, what: str) -> dict[str, Any]:
+    """A TOML file's tables, every way of failing a one-line `ConfigError` naming ``what``."""
+    shown = repr(str(path))
+    try:
+        return tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"{what} {shown} does not exist") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {what} {shown}: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{what} {shown} is not valid TOML: {e}") from e
+
+
 def _coerce(name: str, raw: Any, kind: type) -> Any:
     try:
         if kind is bool:
@@ -112,12 +125,7 @@ def load_settings(
 
     path = config_path or env.get(ENV_PREFIX + "CONFIG")
     if path:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError as e:
-            raise ConfigError(f"config file {str(path)!r} does not exist") from e
-        except tomllib.TOMLDecodeError as e:
-            raise ConfigError(f"config file {str(path)!r} is not valid TOML: {e}") from e
+        data = read_toml(path, what="config file")
         table = data.get("framefleet", data)
         for key, raw in table.items():
             if isinstance(raw, dict):

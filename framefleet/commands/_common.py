@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -173,34 +172,3 @@ def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
         quality=options["quality"],
         name_template=options["name_template"],
     )
-
-
-@contextlib.contextmanager
-def progress_bar(
-    *, total: int | None, label: str, enabled: bool
-) -> Iterator[Callable[[int], None]]:
-    """A rich progress bar on stderr when ``enabled`` (a terminal); yields ``advance(n)``."""
-    if not enabled:
-        yield lambda n: None
-        return
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    ) as progress:
-        task = progress.add_task(label, total=total)
-        yield lambda n: progress.advance(task, n)

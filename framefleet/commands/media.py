@@ -13,8 +13,8 @@ from framefleet.commands._common import (
     image_options,
     is_terminal,
     output_spec_from,
-    progress_bar,
 )
+from framefleet.commands.progress import progress_bar
 from framefleet.errors import ConfigError, TruncatedVideoError
 from framefleet.media.pipeline import ImageRecord, check_window, plan_segment, process_segment
 from framefleet.media.specs import SegmentSpec, source_version

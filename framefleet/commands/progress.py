@@ -1,14 +1,16 @@
-"""Job progress for a person: a live bar on a terminal, plain periodic lines otherwise.
+"""Progress for a person: a live bar on a terminal, plain periodic lines otherwise.
 
-Both queue mode (``extract --wait``, counters polled from Redis) and local mode (results from
-the process pool) feed the same `JobProgress`, so they look the same. It writes to stderr;
-summaries go to stdout.
+One bar implementation (`_bar`, rich) serves both: `JobProgress` for jobs (queue or local, the
+same look) and `progress_bar` for counting things (images of ``extract-file``, files of
+``catalog add``). They write to stderr; summaries go to stdout.
 """
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
+from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -57,19 +59,14 @@ class JobProgress:
 
     def __enter__(self) -> JobProgress:
         if self.live:
-            from rich.console import Console
-            from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-            self._progress = Progress(
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} segments"),
-                TextColumn("[red]{task.fields[failed]} failed"),
-                TextColumn("{task.fields[images]} images"),
-                TextColumn("{task.fields[rate]}"),
-                TimeElapsedColumn(),
-                TextColumn("{task.fields[eta]}"),
-                console=Console(file=self.stream),
+            self._progress = _bar(
+                self.stream,
+                "{task.completed}/{task.total} segments",
+                "[red]{task.fields[failed]} failed",
+                "{task.fields[images]} images",
+                "{task.fields[rate]}",
+                "elapsed",
+                "{task.fields[eta]}",
             )
             self._progress.__enter__()
             self._task = self._progress.add_task(
@@ -140,3 +137,44 @@ class JobProgress:
             self._progress.console.print(text)
         else:
             print(text, file=self.stream, flush=True)
+
+
+@contextlib.contextmanager
+def progress_bar(
+    *, total: int | None, label: str, enabled: bool
+) -> Iterator[Callable[[int], None]]:
+    """A bar on stderr when ``enabled`` (a terminal); yields ``advance(n)``."""
+    if not enabled:
+        yield lambda n: None
+        return
+    with _bar(sys.stderr, "{task.completed}/{task.total}", "elapsed", "remaining") as progress:
+        task = progress.add_task(label, total=total)
+        yield lambda n: progress.advance(task, n)
+
+
+def _bar(stream: TextIO, *columns: str) -> Any:
+    """The one rich progress bar: a label, the bar, then ``columns`` (text templates, or
+    ``"elapsed"`` / ``"remaining"`` for the clocks)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        ProgressColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    def column(spec: str) -> ProgressColumn:
+        if spec == "elapsed":
+            return TimeElapsedColumn()
+        if spec == "remaining":
+            return TimeRemainingColumn()
+        return TextColumn(spec)
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        *(column(c) for c in columns),
+        console=Console(file=stream),
+    )

@@ -16,7 +16,7 @@ from framefleet.jobs.leases import Reaper
 from framefleet.jobs.store import JobStore
 from framefleet.producer.backends import submit_plan
 from framefleet.producer.plan import plan_job
-from framefleet.watch.rules import Rule, load_rules, make_rule
+from framefleet.watch.rules import Rule, load_rules, make_rule, unique_rules
 from framefleet.watch.watcher import Watcher
 
 
@@ -84,9 +84,8 @@ def watch(
         raise ConfigError("--where needs --out (an inline rule), or put the rule in --rules FILE")
     if not rules:
         raise ConfigError("no rules: give --rules FILE, or an inline rule with --out DIR")
+    rules = unique_rules(rules, where="--rules and the inline rule")
     names = [r.name for r in rules]
-    if len(set(names)) != len(names):
-        raise ConfigError(f"rule names must be unique, got {', '.join(names)}")
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)

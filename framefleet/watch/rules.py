@@ -8,12 +8,12 @@ makes it a new rule (every matching recording is enqueued again for it).
 from __future__ import annotations
 
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from framefleet.catalog import parse_query
+from framefleet.config import read_toml
 from framefleet.errors import ConfigError
 from framefleet.media.specs import OutputSpec
 
@@ -86,21 +86,23 @@ def rule_from_table(table: dict[str, Any], *, default_segment_seconds: float) ->
 
 
 def load_rules(path: str | Path, *, default_segment_seconds: float) -> list[Rule]:
-    """All rules of a rules file; names must be unique."""
-    try:
-        data = tomllib.loads(Path(path).read_text())
-    except FileNotFoundError as e:
-        raise ConfigError(f"rules file {str(path)!r} does not exist") from e
-    except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"rules file {str(path)!r} is not valid TOML: {e}") from e
+    """All rules of a rules file (names unique, see `unique_rules`)."""
+    data = read_toml(path, what="rules file")
     tables = data.get("rules")
-    if not isinstance(tables, list) or not tables:
+    if not isinstance(tables, list) or not tables or not all(isinstance(t, dict) for t in tables):
         raise ConfigError(f"rules file {str(path)!r} has no [[rules]] tables")
     rules = [rule_from_table(t, default_segment_seconds=default_segment_seconds) for t in tables]
+    return unique_rules(rules, where=f"rules file {str(path)!r}")
+
+
+def unique_rules(rules: list[Rule], *, where: str = "the rules") -> list[Rule]:
+    """``rules`` unchanged if their names are unique (a name is the claim key).
+
+    Raises:
+        ConfigError: naming the duplicates.
+    """
     names = [r.name for r in rules]
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
-        raise ConfigError(
-            f"rules file {str(path)!r}: duplicate rule name(s) {', '.join(duplicates)}"
-        )
+        raise ConfigError(f"{where}: duplicate rule name(s) {', '.join(duplicates)}")
     return rules

@@ -21,10 +21,9 @@ from sqlalchemy.exc import OperationalError
 
 from framefleet.catalog import Catalog
 from tests.clips import ClipSpec, make_clip
+from tests.samples import MISSING, PYDTK_SAMPLE
 
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "pydtk-sample"
-if not SAMPLE.is_dir():  # a checkout elsewhere: the sample sits at /work/shared
-    SAMPLE = Path("/work/shared/pydtk-sample")
+SAMPLE = PYDTK_SAMPLE
 ADMIN_URL = os.environ.get(
     "FRAMEFLEET_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 )
@@ -88,6 +87,8 @@ def sample_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def pydtk_tree(tmp_path: Path, sample_clip: Path) -> Path:
     """A writable copy of ``pydtk-sample`` with the generated video beside the real CSV."""
+    if not SAMPLE.is_dir():
+        pytest.skip(MISSING)
     root = tmp_path / "pydtk-sample"
     shutil.copytree(SAMPLE, root)
     for path in [root, *root.rglob("*")]:

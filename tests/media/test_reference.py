@@ -16,6 +16,7 @@ from framefleet import iter_frames, process_segment
 from framefleet.media.specs import OutputSpec, SegmentSpec
 from tests.clips import ClipSpec, camera_times_ms, make_clip, write_timestamps_csv
 from tests.media.reference import RefFrame, decode_all, expected_picks
+from tests.samples import PYDTK_SAMPLE
 
 CLIPS = {
     "ip-gop30-30fps": ClipSpec(fps=30, frames=90, gop=30),
@@ -25,9 +26,7 @@ CLIPS = {
     "vfr-gop20": ClipSpec(frames=80, gop=20, vfr_steps_ms=[33, 50, 17, 40]),
 }
 RATES = [Fraction(2), Fraction(5), Fraction(7, 10), Fraction(30000, 1001), Fraction(100)]
-SAMPLE = Path(__file__).resolve().parents[3] / "shared" / "pydtk-sample" / "movie" / "sample.mp4"
-if not SAMPLE.is_file():  # a clone elsewhere on this machine
-    SAMPLE = Path("/work/shared/pydtk-sample/movie/sample.mp4")
+SAMPLE = PYDTK_SAMPLE / "movie" / "sample.mp4"
 
 
 @pytest.fixture(scope="module", params=sorted(CLIPS))
