@@ -3,7 +3,8 @@
 The seed workload mirrors ``pydtk-sample``'s camera: 1920x1080, 30 fps, libx264 at ~15 Mbit/s, I and
 P frames only with a keyframe exactly every 30 frames. Its content is testsrc2-like (colour bars, a
 gradient, a moving box, a slow pan) plus per-frame noise, so the encoder really spends the bitrate
-and the decoder does realistic work. The B-frame variant keeps x264's defaults (``keyint=250``,
+and the decoder does realistic work (`framefleet.media.synthetic.camera_frames`, which the tests
+use at a small size too). The B-frame variant keeps x264's defaults (``keyint=250``,
 3 B-frames, scene cuts).
 
 Clips are cached under ``bench/out/`` (git-ignored) with their parameters in the file name, written
@@ -23,13 +24,13 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
 import av
-import numpy as np
-import numpy.typing as npt
+
+from framefleet.media.synthetic import camera_frames
 
 OUT_DIR = Path(__file__).resolve().parent / "out"
 """Where clips and benchmark outputs live (git-ignored)."""
@@ -39,11 +40,6 @@ BITRATE_KBPS = 15_000
 RATE_PARAMS = f"bitrate={BITRATE_KBPS}:vbv-maxrate={BITRATE_KBPS}:vbv-bufsize={2 * BITRATE_KBPS}"
 CAMERA_PARAMS = "keyint=30:min-keyint=30:scenecut=0:bframes=0"
 """I and P frames only, a keyframe exactly every 30 frames: the real camera's GOP."""
-
-_PAN = 96
-"""Margin (px) of the precomputed planes, room for the pan and the noise offsets."""
-
-U8 = npt.NDArray[np.uint8]
 
 
 def seed_clip(
@@ -132,63 +128,12 @@ def _encode(path: Path, frames: int, width: int, height: int, x264_params: str) 
         stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
         stream.options = {"preset": "veryfast", "x264-params": x264_params}
         stream.codec_context.time_base = Fraction(1, FPS)
-        for i, yuv in enumerate(_frames(frames, width, height)):
+        for i, yuv in enumerate(camera_frames(frames, width, height)):
             frame = av.VideoFrame.from_ndarray(yuv, format="yuv420p")
             frame.pts = i
             frame.time_base = Fraction(1, FPS)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-
-
-def _frames(count: int, width: int, height: int) -> Iterator[U8]:
-    """yuv420p frames as one (H * 3/2, W) array each: planes precomputed, sliced and noised."""
-    rng = np.random.default_rng(2)
-    y_plane, u_plane, v_plane = _planes(width, height, rng)
-    noise = rng.integers(-10, 11, size=(height + 2 * _PAN, width + 2 * _PAN), dtype=np.int16)
-    out = np.empty((height * 3 // 2, width), dtype=np.uint8)
-    ch, cw = height // 2, width // 2
-    for i in range(count):
-        # A slow circular pan (motion compensation works) ...
-        dx = int(_PAN + (_PAN - 2) * np.cos(i / 90))
-        dy = int(_PAN + (_PAN - 2) * np.sin(i / 70))
-        dx, dy = dx & ~1, dy & ~1
-        y = y_plane[dy : dy + height, dx : dx + width].astype(np.int16)
-        # ... plus noise that does not move with it (what the encoder must pay for).
-        nx, ny = (i * 7919) % (2 * _PAN), (i * 104729) % (2 * _PAN)
-        y += noise[ny : ny + height, nx : nx + width]
-        _moving_box(y, i, width, height)
-        np.clip(y, 0, 255, out=y)
-        out[:height] = y
-        chroma = out[height:].reshape(2, ch, cw)
-        chroma[0] = u_plane[dy // 2 : dy // 2 + ch, dx // 2 : dx // 2 + cw]
-        chroma[1] = v_plane[dy // 2 : dy // 2 + ch, dx // 2 : dx // 2 + cw]
-        yield out
-
-
-def _planes(width: int, height: int, rng: np.random.Generator) -> tuple[U8, U8, U8]:
-    """Y, U, V backgrounds larger than a frame: bars, a gradient and fixed texture."""
-    h, w = height + 2 * _PAN, width + 2 * _PAN
-    yy, xx = np.mgrid[0:h, 0:w]
-    bars = (xx * 8 // w) % 8
-    luma = np.array([235, 210, 170, 145, 106, 81, 41, 16], dtype=np.int16)[bars]
-    luma = luma * 0.6 + (yy * 80 // h) + 20 * np.sin(xx / 23.0) * np.cos(yy / 17.0)
-    luma += rng.normal(0, 12, size=(h, w))
-    y = np.clip(luma, 0, 255).astype(np.uint8)
-    cy, cx = yy[::2, ::2], xx[::2, ::2]
-    cbars = bars[::2, ::2]
-    u_tab = np.array([128, 16, 166, 54, 202, 90, 240, 128], dtype=np.int16)
-    v_tab = np.array([128, 146, 16, 34, 222, 240, 110, 128], dtype=np.int16)
-    u = np.clip(u_tab[cbars] + (cy * 30 // h) - 15, 0, 255).astype(np.uint8)
-    v = np.clip(v_tab[cbars] + (cx * 30 // w) - 15, 0, 255).astype(np.uint8)
-    return y, u, v
-
-
-def _moving_box(y: npt.NDArray[np.int16], i: int, width: int, height: int) -> None:
-    """A box crossing the frame with a frame-dependent shade (testsrc2's moving square)."""
-    size = height // 6
-    bx = (i * 12) % (width - size)
-    by = (height - size) // 2 + int((height // 4) * np.sin(i / 25))
-    y[by : by + size, bx : bx + size] = (i * 37) % 256
 
 
 def _loop(source: Path, dest: Path, seconds: int) -> None:

@@ -78,7 +78,7 @@ def image_options(command: F) -> F:
     """The output options every extracting command shares (rate, mode, size, format, names).
 
     They arrive as keyword arguments ``fps, mode, resize, max_side, width, height, image_format,
-    quality, name_template``; `output_spec_from` turns them into an `OutputSpec`.
+    quality, name_template, fast_decode``; `output_spec_from` turns them into an `OutputSpec`.
     """
     options = [
         click.option(
@@ -122,6 +122,12 @@ def image_options(command: F) -> F:
             show_default=True,
             help="Image path under --out; fields: " + ", ".join(TEMPLATE_FIELDS) + ".",
         ),
+        click.option(
+            "--fast-decode",
+            is_flag=True,
+            help="Skip H.264's deblocking filter: ~1.2x faster decoding; images not bit-exact "
+            "(~40 dB PSNR or better at a quarter size). Part of the output spec.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -154,6 +160,8 @@ def output_options(image: dict[str, Any]) -> dict[str, Any]:
         "image_format": image["image_format"],
         "quality": image["quality"],
         "name_template": image["name_template"],
+        # Only when asked for, so the job API needs the keyword only then.
+        **({"fast_decode": True} if image.get("fast_decode") else {}),
     }
 
 
@@ -171,4 +179,5 @@ def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
         image_format=options["image_format"],
         quality=options["quality"],
         name_template=options["name_template"],
+        fast_decode=bool(options.get("fast_decode", False)),
     )

@@ -68,6 +68,7 @@ def decode_frames(
     wanted: Iterable[int],
     *,
     threads: int = 0,
+    fast: bool = False,
     stats: DecodeStats | None = None,
 ) -> Iterator[tuple[int, av.VideoFrame]]:
     """Yield ``(decode_index, frame)`` for each wanted frame, in display order.
@@ -76,6 +77,7 @@ def decode_frames(
         index: the video's packet index (from `probe.index_video`).
         wanted: decode indices of the frames to output.
         threads: decoder threads; 0 lets FFmpeg choose (frame + slice threads), 1: one thread.
+        fast: skip the in-loop deblocking filter (``skip_loop_filter``): faster, not exact.
         stats: counters to fill in, if given.
 
     Raises:
@@ -93,7 +95,7 @@ def decode_frames(
     by_pts = {int(p): i for i, p in enumerate(index.pts)}
     emitted: set[int] = set()
 
-    with _reusable_container(index, threads) as container:
+    with _reusable_container(index, threads, fast) as container:
         stream = container.streams.video[0]
         ctx = stream.codec_context
 
@@ -146,12 +148,16 @@ def decode_frames(
         )
 
 
-_OPEN: OrderedDict[tuple[str, int], tuple[VideoIndex, av.container.InputContainer]] = OrderedDict()
+_OPEN: OrderedDict[tuple[str, int, bool], tuple[VideoIndex, av.container.InputContainer]] = (
+    OrderedDict()
+)
 _OPEN_MAX = 2
 
 
 @contextlib.contextmanager
-def _reusable_container(index: VideoIndex, threads: int) -> Iterator[av.container.InputContainer]:
+def _reusable_container(
+    index: VideoIndex, threads: int, fast: bool
+) -> Iterator[av.container.InputContainer]:
     """An open container for ``index``, kept open between the segments of one file.
 
     Opening costs ~60 ms (FFmpeg probes the stream), a tenth of a 10 s segment's work at 2 fps,
@@ -159,7 +165,7 @@ def _reusable_container(index: VideoIndex, threads: int) -> Iterator[av.containe
     after a clean pass, with its decoder reset; one left mid-way by an error or an abandoned
     iteration is closed. At most ``_OPEN_MAX`` stay open per process; the rest are closed.
     """
-    key = (index.path, threads)
+    key = (index.path, threads, fast)
     entry = _OPEN.pop(key, None)
     if entry is not None and entry[0] is not index:  # the file changed: a new index
         entry[1].close()
@@ -169,6 +175,8 @@ def _reusable_container(index: VideoIndex, threads: int) -> Iterator[av.containe
         ctx = container.streams.video[0].codec_context
         ctx.thread_type = "NONE" if threads == 1 else "AUTO"
         ctx.thread_count = threads
+        if fast:
+            ctx.options = {"skip_loop_filter": "all"}
     else:
         container = entry[1]
     clean = False

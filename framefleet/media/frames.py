@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from av.video.reformatter import VideoReformatter
 
 from framefleet.errors import ConfigError
 from framefleet.media.images import frame_to_rgb
@@ -32,6 +33,7 @@ def _segment(
     start_timestamp: float | None,
     end_timestamp: float | None,
     mode: Literal["exact", "keyframes"],
+    fast_decode: bool = False,
 ) -> SegmentSpec:
     meta: Mapping[str, Any] = (
         {"path": os.fspath(metadata)} if isinstance(metadata, str | os.PathLike) else metadata
@@ -64,6 +66,7 @@ def _segment(
             mode=mode,
             resize_rate=resize_rate,
             max_side_px=max_side_px,
+            fast_decode=fast_decode,
         ),
     )
 
@@ -77,6 +80,7 @@ def iter_frames(
     start_timestamp: float | None = None,
     end_timestamp: float | None = None,
     mode: Literal["exact", "keyframes"] = "exact",
+    fast_decode: bool = False,
     decode_threads: int = 0,
 ) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
     """Stream ``(timestamp, rgb)`` for the grid's frames of one video, H x W x 3 uint8.
@@ -89,6 +93,8 @@ def iter_frames(
         start_timestamp: first time to include (epoch seconds, like the metadata), inclusive.
         end_timestamp: time to stop at, exclusive.
         mode: ``"exact"`` (the frame shown at each grid time) or ``"keyframes"`` (fastest).
+        fast_decode: skip H.264's deblocking filter: ~1.2x faster decoding, pixels no longer
+            bit-exact (~40 dB PSNR at a quarter size; `OutputSpec.fast_decode`).
     """
     spec = _segment(
         metadata,
@@ -98,10 +104,13 @@ def iter_frames(
         start_timestamp=start_timestamp,
         end_timestamp=end_timestamp,
         mode=mode,
+        fast_decode=fast_decode,
     )
     resize = spec.output.resize
+    reformatter = VideoReformatter()
     for planned, times, _, frame in iter_segment_frames(spec, decode_threads=decode_threads):
-        rgb = frame_to_rgb(frame, resize.target_size(frame.width, frame.height))
+        size = resize.target_size(frame.width, frame.height)
+        rgb = frame_to_rgb(frame, size, reformatter=reformatter)
         yield times.epoch(planned.pick.frame), np.asarray(rgb.to_ndarray(), dtype=np.uint8)
 
 
@@ -114,6 +123,7 @@ def read_frames(
     start_timestamp: float | None = None,
     end_timestamp: float | None = None,
     mode: Literal["exact", "keyframes"] = "exact",
+    fast_decode: bool = False,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8], list[str]]:
     """pydtk's ``(timestamps, data, columns)``: N timestamps, N x H x W x 3 RGB uint8, channels.
 
@@ -127,6 +137,7 @@ def read_frames(
         "start_timestamp": start_timestamp,
         "end_timestamp": end_timestamp,
         "mode": mode,
+        "fast_decode": fast_decode,
     }
     spec = _segment(metadata, **kwargs)
     index, _, planned = plan_segment(spec)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 import av
+from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from framefleet.errors import ConfigError, OutputError
@@ -88,14 +89,25 @@ class Resize:
         return max(1, round(w)), max(1, round(h))
 
 
-def frame_to_rgb(frame: av.VideoFrame, size: tuple[int, int]) -> av.VideoFrame:
-    """Resize and convert to RGB in one swscale pass (area averaging when shrinking)."""
+def frame_to_rgb(
+    frame: av.VideoFrame, size: tuple[int, int], *, reformatter: VideoReformatter | None = None
+) -> av.VideoFrame:
+    """Resize and convert to RGB in one swscale pass (area averaging when shrinking).
+
+    ``reformatter``: one to reuse across frames of one size (it keeps its scaler set up), used
+    by one thread at a time; None: a new one.
+    """
     width, height = size
+    scaler = reformatter or VideoReformatter()
     if (width, height) == (frame.width, frame.height):
-        return frame.reformat(format="rgb24")
+        return scaler.reformat(frame, format="rgb24")
     shrink = width < frame.width or height < frame.height
-    return frame.reformat(
-        width=width, height=height, format="rgb24", interpolation="AREA" if shrink else "BICUBIC"
+    return scaler.reformat(
+        frame,
+        width=width,
+        height=height,
+        format="rgb24",
+        interpolation="AREA" if shrink else "BICUBIC",
     )
 
 

@@ -1,8 +1,10 @@
 """``process_segment(spec) -> SegmentResult``: the whole media job for one segment.
 
-Index the video (cached), time its frames, pick the grid's frames in ``[start, end)``, decode only
-those, resize, encode and write each image atomically, then write the segment manifest *last*: a
-segment with a manifest is complete, and running it again writes nothing.
+Index the video (cached in the process and under ``{out}/_index`` for the job's other
+processes), time its frames, pick the grid's frames in ``[start, end)``, decode only those,
+and hand each frame to a writer thread that resizes, encodes and writes it atomically while the
+next one decodes (`framefleet.media.writer`); then write the segment manifest *last*: a segment
+with a manifest is complete, and running it again writes nothing.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+from av.video.reformatter import VideoReformatter
 
 from framefleet.errors import (
     ConfigError,
@@ -26,12 +29,13 @@ from framefleet.errors import (
 )
 from framefleet.media.decode import DecodeStats, decode_frames
 from framefleet.media.images import EXTENSIONS, encode_image, frame_to_rgb, inside, write_atomic
-from framefleet.media.naming import path_safe, render_name
+from framefleet.media.naming import INDEX_DIR, path_safe, render_name
 from framefleet.media.ownership import claim_names, still_owner
 from framefleet.media.probe import VideoIndex, index_video
 from framefleet.media.sampling import Pick, parse_fps, pick_frames
 from framefleet.media.specs import SegmentSpec, source_version
 from framefleet.media.timing import FrameTimes, exact, frame_times, read_timestamps_csv
+from framefleet.media.writer import OverlappedWriter
 
 DEFAULT_MAX_FRAME_PIXELS = 40_000_000
 """Frames larger than this are refused (8K UHD is 33 MP): a full-size frame and the decoder's
@@ -98,10 +102,19 @@ class PlannedFrame:
     pick: Pick
 
 
+_Item = tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]
+"""A decoded frame on its way to the writer thread."""
+
+
 def plan_segment(
-    spec: SegmentSpec, *, max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS
+    spec: SegmentSpec,
+    *,
+    max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+    index_cache: Path | None = None,
 ) -> tuple[VideoIndex, FrameTimes, list[PlannedFrame]]:
     """Which frames ``spec`` emits, decided from the packet index alone (nothing decoded).
+
+    ``index_cache``: where the job keeps packet indexes (`probe.index_video`), if anywhere.
 
     Raises:
         MediaError: the video is unreadable, changed since the job was planned, or its frames
@@ -115,7 +128,7 @@ def plan_segment(
                 f"(size:mtime {spec.source_version} then, {now} now); plan the job again "
                 "(the watcher does so by itself)"
             )
-    index = index_video(spec.video_path)
+    index = index_video(spec.video_path, cache_dir=index_cache)
     pixels = index.width * index.height
     if pixels > max_frame_pixels:
         raise InvalidVideoError(
@@ -168,15 +181,21 @@ def iter_segment_frames(
     decode_threads: int = 0,
     stats: DecodeStats | None = None,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
+    index_cache: Path | None = None,
 ) -> Iterator[tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]]:
     """Decode the planned frames of ``spec`` in display order, full size, not yet resized.
 
     Raises TruncatedVideoError *after* yielding every frame before the cut when the segment
     reaches past the end of a truncated video.
     """
-    index, times, planned = plan_segment(spec, max_frame_pixels=max_frame_pixels)
+    index, times, planned = plan_segment(
+        spec, max_frame_pixels=max_frame_pixels, index_cache=index_cache
+    )
     by_decode = {p.decode_index: p for p in planned}
-    for i, frame in decode_frames(index, by_decode, threads=decode_threads, stats=stats):
+    frames = decode_frames(
+        index, by_decode, threads=decode_threads, fast=spec.output.fast_decode, stats=stats
+    )
+    for i, frame in frames:
         yield by_decode[i], times, index, frame
     last_time = times.seconds[-1]
     if index.truncated and (spec.end_seconds is None or exact(spec.end_seconds) > last_time):
@@ -233,50 +252,75 @@ def process_segment(
     ext = EXTENSIONS[output.image_format]
     record_safe, content_safe = path_safe(spec.record_id), path_safe(spec.content)
     identity = spec.identity
-    written: dict[Path, float] = {}
-    try:
-        for planned, times, index, frame in iter_segment_frames(
-            spec, decode_threads=decode_threads, stats=stats, max_frame_pixels=max_frame_pixels
-        ):
-            size = output.resize.target_size(frame.width, frame.height)
-            rgb = frame_to_rgb(frame, size)
-            data = encode_image(rgb, image_format=output.image_format, quality=output.quality)
-            timestamp = times.epoch(planned.pick.frame)
-            grid_time = float(times.start_timestamp + planned.pick.grid_seconds)
-            relative = render_name(
-                output.name_template,
-                record_id=record_safe,
-                content=content_safe,
-                timestamp=timestamp,
-                grid_time=grid_time,
-                frame=planned.pick.frame,
-                ext=ext,
+    written: dict[Path, float] = {}  # the writer thread's own
+    reformatter = VideoReformatter()  # the writer thread's own: one scaler set-up per segment
+
+    def write(item: _Item) -> ImageRecord:
+        """Resize, encode and write one frame (in the writer thread)."""
+        planned, times, index, frame = item
+        size = output.resize.target_size(frame.width, frame.height)
+        rgb = frame_to_rgb(frame, size, reformatter=reformatter)
+        data = encode_image(rgb, image_format=output.image_format, quality=output.quality)
+        timestamp = times.epoch(planned.pick.frame)
+        grid_time = float(times.start_timestamp + planned.pick.grid_seconds)
+        relative = render_name(
+            output.name_template,
+            record_id=record_safe,
+            content=content_safe,
+            timestamp=timestamp,
+            grid_time=grid_time,
+            frame=planned.pick.frame,
+            ext=ext,
+        )
+        path = inside(root, relative)
+        if path in written:
+            raise OutputError(
+                f"name template {output.name_template!r} gives the frames at "
+                f"{written[path]:.6f} and {timestamp:.6f} the same name {relative!r}; "
+                "use more decimals ({timestamp:.6f}) or {frame}"
             )
-            path = inside(root, relative)
-            if path in written:
-                raise OutputError(
-                    f"name template {output.name_template!r} gives the frames at "
-                    f"{written[path]:.6f} and {timestamp:.6f} the same name {relative!r}; "
-                    "use more decimals ({timestamp:.6f}) or {frame}"
-                )
-            written[path] = timestamp
-            write_atomic(path, data)
-            record = ImageRecord(
-                path=str(path.relative_to(root)),
-                record_id=spec.record_id,
-                content=spec.content,
-                timestamp=timestamp,
-                grid_time=grid_time,
-                pts_seconds=float(index.pts_seconds(int(index.pts[planned.decode_index]))),
-                width=size[0],
-                height=size[1],
-                bytes=len(data),
-                spec=identity,
-            )
+        written[path] = timestamp
+        write_atomic(path, data)
+        return ImageRecord(
+            path=str(path.relative_to(root)),
+            record_id=spec.record_id,
+            content=spec.content,
+            timestamp=timestamp,
+            grid_time=grid_time,
+            pts_seconds=float(index.pts_seconds(int(index.pts[planned.decode_index]))),
+            width=size[0],
+            height=size[1],
+            bytes=len(data),
+            spec=identity,
+        )
+
+    def report(records: list[ImageRecord]) -> None:
+        for record in records:
             result.images.append(record)
-            result.bytes_written += len(data)
+            result.bytes_written += record.bytes
             if on_image is not None:
                 on_image(record)
+
+    frames = iter_segment_frames(
+        spec,
+        decode_threads=decode_threads,
+        stats=stats,
+        max_frame_pixels=max_frame_pixels,
+        index_cache=root / INDEX_DIR,
+    )
+    writer: OverlappedWriter[_Item, ImageRecord] = OverlappedWriter(write)
+    try:
+        for item in frames:
+            report(writer.submit(item))
+        report(writer.close())
+    except MediaError:
+        # The video's problem (a cut, damage): the images before it are written, as they
+        # would be without the writer thread, unless the writer failed too.
+        report(writer.close())
+        raise
+    except BaseException:
+        writer.abort()  # the writer's own error, a callback's, an interrupt: stop now
+        raise
     finally:
         result.frames_demuxed = stats.packets_demuxed
         result.frames_decoded = stats.frames_decoded

@@ -29,6 +29,7 @@ _OUTPUT_KEYS = {
     "format": "image_format",
     "quality": "quality",
     "name_template": "name_template",
+    "fast_decode": "fast_decode",
 }
 
 
