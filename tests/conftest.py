@@ -10,6 +10,7 @@ import pytest
 from tests.clips import ClipSpec, make_clip
 from tests.servers import (  # noqa: F401 - fixtures, shared by the packages of tests
     redis_server,
+    rig,
     settings,
     slow_recordings,
     small_recordings,

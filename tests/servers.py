@@ -238,6 +238,25 @@ def workers(redis_server: RedisServer, tmp_path: Path) -> Iterator[Workers]:
         pool.stop_all()
 
 
+@dataclass
+class Rig:
+    """Everything a queue test uses: the Redis, the workers, the job store, the settings."""
+
+    redis: RedisServer
+    workers: Workers
+    store: JobStore
+    settings: Settings
+
+    def submit(self, rows: Sequence[Mapping[str, Any]], out: Path, **output: Any) -> str:
+        """Plan and enqueue a job over ``rows`` into ``out``; its id."""
+        return submit(rows, out, store=self.store, settings=self.settings, **output).job_id
+
+
+@pytest.fixture
+def rig(redis_server: RedisServer, workers: Workers, store: JobStore, settings: Settings) -> Rig:
+    return Rig(redis_server, workers, store, settings)
+
+
 @pytest.fixture
 def settings(redis_server: RedisServer) -> Settings:
     """The producer's settings: the same limits as the workers, the test's Redis."""

@@ -11,7 +11,6 @@ process supervises its own pool).
 from __future__ import annotations
 
 import contextlib
-import json
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -20,7 +19,7 @@ from typing import Any
 
 from framefleet.errors import JobNotFoundError, OutputError
 from framefleet.jobs.message import SegmentMessage
-from framefleet.jobs.state import JobStatus, SegmentState
+from framefleet.jobs.state import JobStatus, SegmentState, new_job_fields
 from framefleet.jobs.store import Delivery
 from framefleet.media.images import inside
 from framefleet.media.naming import JOBS_DIR, path_safe
@@ -90,27 +89,19 @@ class LocalJobStore:
         """Record the job and its segments, as `JobStore.create_job` does."""
         skipped_ids, failed = set(skipped), dict(failed or {})
         total = sum(m.segment_id not in skipped_ids for m in messages)
-        now = time.time()
-        fields: dict[str, Any] = {
-            "job_id": job_id,
-            "mode": mode,
-            "queue": queue,
-            "out_dir": out_dir,
-            "spec": json.dumps(spec, sort_keys=True),
-            "segments": len(messages),
-            "total": total,
-            "skipped": len(skipped_ids),
-            "videos": videos,
-            "enqueued": total - len(failed),
-            "done": 0,
-            "failed": len(failed),
-            "images": 0,
-            "bytes": 0,
-            "decode_seconds": 0,
-            "created": now,
-        }
-        if total == len(failed):
-            fields["finished"] = now
+        fields = new_job_fields(
+            job_id,
+            mode=mode,
+            queue=queue,
+            out_dir=out_dir,
+            spec=spec,
+            segments=len(messages),
+            total=total,
+            skipped=len(skipped_ids),
+            failed=len(failed),
+            videos=videos,
+        )
+        fields["enqueued"] = total - len(failed)  # handed to the pool as it starts
 
         def state(i: int) -> str:
             return "skipped" if i in skipped_ids else "failed" if i in failed else "queued"

@@ -141,6 +141,48 @@ class SegmentState:
         return f"{line}: {self.error}" if self.error else line
 
 
+def new_job_fields(
+    job_id: str,
+    *,
+    mode: str,
+    queue: str,
+    out_dir: str,
+    spec: Mapping[str, Any],
+    segments: int,
+    total: int,
+    skipped: int,
+    failed: int,
+    videos: int,
+) -> dict[str, Any]:
+    """The first state of a job (what `JobStatus.from_hash` reads back), for either store.
+
+    ``total`` counts the segments to run; ``failed`` of them could not even be planned. A job
+    with nothing to run is finished at once.
+    """
+    now = time.time()
+    fields: dict[str, Any] = {
+        "job_id": job_id,
+        "mode": mode,
+        "queue": queue,
+        "out_dir": out_dir,
+        "spec": json.dumps(spec, sort_keys=True),
+        "segments": segments,
+        "total": total,
+        "skipped": skipped,
+        "videos": videos,
+        "enqueued": 0,
+        "done": 0,
+        "failed": failed,
+        "images": 0,
+        "bytes": 0,
+        "decode_seconds": 0,
+        "created": now,
+    }
+    if total == failed:
+        fields["finished"] = now
+    return fields
+
+
 class JobRecords(Protocol):
     """What reading and finishing a job needs from its store: Redis (`JobStore`) for queued
     jobs, a SQLite file (`LocalJobStore`) for local ones."""

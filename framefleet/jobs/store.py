@@ -9,14 +9,12 @@ that no worker consumes its queue.
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import redis
-from redis.typing import EncodableT, FieldT
 
 from framefleet.config import redact_url
 from framefleet.errors import JobNotFoundError, MessageError, QueueError
@@ -31,7 +29,7 @@ from framefleet.jobs.keys import (
     parse_lease_member,
 )
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
-from framefleet.jobs.state import JobStatus, SegmentState
+from framefleet.jobs.state import JobStatus, SegmentState, new_job_fields
 
 RECENT_JOBS_KEPT = 1000
 _CHUNK = 2000
@@ -159,29 +157,19 @@ class JobStore:
         """
         skipped_ids = set(skipped)
         failed = dict(failed or {})
-        now = time.time()
-        total = sum(m.segment_id not in skipped_ids for m in messages)
         keys = JobKeys.of(job_id)
-        fields: dict[FieldT, EncodableT] = {
-            "job_id": job_id,
-            "mode": mode,
-            "queue": queue,
-            "out_dir": out_dir,
-            "spec": json.dumps(spec, sort_keys=True),
-            "segments": len(messages),
-            "total": total,
-            "skipped": len(skipped_ids),
-            "videos": videos,
-            "enqueued": 0,
-            "done": 0,
-            "failed": len(failed),
-            "images": 0,
-            "bytes": 0,
-            "decode_seconds": 0,
-            "created": now,
-        }
-        if total == len(failed):
-            fields["finished"] = now
+        fields = new_job_fields(
+            job_id,
+            mode=mode,
+            queue=queue,
+            out_dir=out_dir,
+            spec=spec,
+            segments=len(messages),
+            total=sum(m.segment_id not in skipped_ids for m in messages),
+            skipped=len(skipped_ids),
+            failed=len(failed),
+            videos=videos,
+        )
 
         def state(segment_id: int) -> str:
             if segment_id in skipped_ids:
@@ -189,7 +177,7 @@ class JobStore:
             return "failed" if segment_id in failed else "queued"
 
         with self.client.pipeline(transaction=False) as pipe:
-            pipe.hset(keys.job, mapping=fields)
+            pipe.hset(keys.job, mapping={k: str(v) for k, v in fields.items()})
             for start in range(0, len(messages), _CHUNK):
                 chunk = messages[start : start + _CHUNK]
                 pipe.hset(keys.messages, mapping={m.segment_id: m.to_json() for m in chunk})
@@ -197,7 +185,7 @@ class JobStore:
             if failed:
                 pipe.hset(keys.error, mapping={i: error[:4000] for i, error in failed.items()})
                 pipe.sadd(keys.failed, *failed)
-            pipe.zadd(JOBS_INDEX, {job_id: now})
+            pipe.zadd(JOBS_INDEX, {job_id: fields["created"]})
             pipe.zremrangebyrank(JOBS_INDEX, 0, -RECENT_JOBS_KEPT - 1)
             for key in keys.own():
                 pipe.expire(key, self.ttl_seconds)

@@ -16,7 +16,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from framefleet.config import Settings
 from framefleet.errors import ConfigError, JobNotFoundError, JobTimeoutError
@@ -29,8 +29,9 @@ from framefleet.producer.follow import Update, follow_job
 from framefleet.producer.local import run_local
 from framefleet.producer.plan import Plan
 from framefleet.producer.registry import find_local_job, remember_local_job
-from framefleet.producer.submit import job_spec, new_job_id, retry_job, submit_job
+from framefleet.producer.submit import new_job_id, record_job, retry_job, submit_job
 
+T = TypeVar("T")
 Backend = Literal["local", "celery"]
 BACKENDS: tuple[Backend, ...] = ("local", "celery")
 
@@ -157,26 +158,22 @@ class LocalJob(Job):
     def _store(self) -> LocalJobStore:
         return LocalJobStore.open(self.out_dir, self.job_id)
 
-    def status(self) -> JobStatus:
+    def _read(self, read: Callable[[LocalJobStore], T]) -> T:
+        """One read of the job's state file (a connection per call: threads may ask)."""
         store = self._store()
         try:
-            return store.job(self.job_id)
+            return read(store)
         finally:
             store.close()
+
+    def status(self) -> JobStatus:
+        return self._read(lambda store: store.job(self.job_id))
 
     def failed_segments(self) -> list[SegmentState]:
-        store = self._store()
-        try:
-            return store.failed_segments(self.job_id)
-        finally:
-            store.close()
+        return self._read(lambda store: store.failed_segments(self.job_id))
 
     def running_segments(self) -> list[SegmentState]:
-        store = self._store()
-        try:
-            return store.running_segments(self.job_id)
-        finally:
-            store.close()
+        return self._read(lambda store: store.running_segments(self.job_id))
 
     def start(self, messages: list[SegmentMessage]) -> None:
         """Run ``messages`` (segments of this job) in the background."""
@@ -233,11 +230,7 @@ class LocalJob(Job):
         return final
 
     def retry(self) -> int:
-        store = self._store()
-        try:
-            messages = store.reset_failed(self.job_id)
-        finally:
-            store.close()
+        messages = self._read(lambda store: store.reset_failed(self.job_id))
         if messages:
             self.start(messages)
         return len(messages)
@@ -293,17 +286,17 @@ def submit_plan(
         queued.enqueued, queued.enqueue_seconds = submitted.enqueued, submitted.enqueue_seconds
         return queued
     job_id = job_id or new_job_id(local=True)
-    messages = plan.messages(job_id, force=force)
     state = LocalJobStore.open(output.out_dir, job_id, create=True)
     try:
-        state.create_job(
-            job_id,
-            out_dir=output.out_dir,
-            spec=job_spec(output, segment_seconds=segment_seconds, query=query),
-            messages=messages,
-            skipped=plan.skipped_ids,
-            failed=plan.errors,
-            videos=plan.videos,
+        messages = record_job(
+            state,
+            plan,
+            job_id=job_id,
+            output=output,
+            segment_seconds=segment_seconds,
+            force=force,
+            query=query,
+            queue="local",
         )
     finally:
         state.close()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from framefleet.config import Settings
 from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
@@ -38,6 +38,49 @@ def job_spec(
         "segment_seconds": segment_seconds,
         "query": dict(query or {}),
     }
+
+
+class JobCreator(Protocol):
+    def create_job(
+        self,
+        job_id: str,
+        *,
+        out_dir: str,
+        spec: dict[str, Any],
+        messages: Sequence[SegmentMessage],
+        skipped: Iterable[int] = (),
+        failed: Mapping[int, str] | None = None,
+        videos: int = 0,
+        mode: str = ...,
+        queue: str = ...,
+    ) -> None: ...
+
+
+def record_job(
+    store: JobCreator,
+    plan: Plan,
+    *,
+    job_id: str,
+    output: OutputSpec,
+    segment_seconds: float,
+    force: bool = False,
+    query: Mapping[str, Any] | None = None,
+    queue: str,
+) -> list[SegmentMessage]:
+    """Record ``plan`` as job ``job_id`` in ``store`` (Redis or a local job's file); returns
+    its messages, one per segment in plan order."""
+    messages = plan.messages(job_id, force=force)
+    store.create_job(
+        job_id,
+        out_dir=output.out_dir,
+        spec=job_spec(output, segment_seconds=segment_seconds, query=query),
+        messages=messages,
+        skipped=plan.skipped_ids,
+        failed=plan.errors,
+        videos=plan.videos,
+        queue=queue,
+    )
+    return messages
 
 
 @dataclass(frozen=True)
@@ -75,15 +118,14 @@ def submit_job(
     """
     limits = checked_limits(settings, segment_seconds)
     job_id = job_id or new_job_id()
-    messages = plan.messages(job_id, force=force)
-    store.create_job(
-        job_id,
-        out_dir=output.out_dir,
-        spec=job_spec(output, segment_seconds=segment_seconds, query=query),
-        messages=messages,
-        skipped=plan.skipped_ids,
-        failed=plan.errors,
-        videos=plan.videos,
+    messages = record_job(
+        store,
+        plan,
+        job_id=job_id,
+        output=output,
+        segment_seconds=segment_seconds,
+        force=force,
+        query=query,
         queue=queue,
     )
     if on_created is not None:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from framefleet.catalog import Catalog
-from framefleet.config import Settings
 from framefleet.jobs.broker import publish_segments, queue_lists
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.store import JobStore
@@ -20,8 +19,7 @@ from tests.servers import (
     FRAMEFLEET,
     SLOW_OUTPUT,
     Recording,
-    RedisServer,
-    Workers,
+    Rig,
     image_files,
     manifest_lines,
     queue_env,
@@ -34,13 +32,10 @@ from tests.servers import (
 
 
 def test_a_job_over_several_recordings_with_two_workers_matches_local_mode(
-    redis_server: RedisServer,
-    workers: Workers,
-    store: JobStore,
-    small_recordings: list[Recording],
-    tmp_path: Path,
+    rig: Rig, small_recordings: list[Recording], tmp_path: Path
 ) -> None:
     """The whole CLI path: catalog add, two workers, extract --wait, status; then --local."""
+    redis_server, workers, store = rig.redis, rig.workers, rig.store
     db = f"sqlite:///{tmp_path / 'catalog.db'}"
     env = {"FRAMEFLEET_DATABASE_URL": db}
     added = run_cli(["catalog", "add", str(small_recordings[0].path.parent)], **env, redis_url="")
@@ -119,13 +114,9 @@ def test_a_job_over_several_recordings_with_two_workers_matches_local_mode(
 
 
 def test_corrupt_and_missing_videos_fail_visibly_and_retry_reruns_them(
-    redis_server: RedisServer,
-    workers: Workers,
-    store: JobStore,
-    settings: Settings,
-    small_recordings: list[Recording],
-    tmp_path: Path,
+    rig: Rig, small_recordings: list[Recording], tmp_path: Path
 ) -> None:
+    redis_server, workers, store, settings = rig.redis, rig.workers, rig.store, rig.settings
     corrupt = tmp_path / "corrupt.mp4"
     corrupt.write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(range(256)) * 64)
     missing = tmp_path / "missing.mp4"
@@ -168,13 +159,9 @@ def _queued(store: JobStore) -> int:
 
 
 def test_the_same_message_delivered_twice_makes_no_duplicates(
-    redis_server: RedisServer,
-    workers: Workers,
-    store: JobStore,
-    settings: Settings,
-    small_recordings: list[Recording],
-    tmp_path: Path,
+    rig: Rig, small_recordings: list[Recording], tmp_path: Path
 ) -> None:
+    workers, store, settings = rig.workers, rig.store, rig.settings
     rows = [r.row for r in small_recordings]
     out = tmp_path / "out"
     submitted = submit(rows, out, store=store, settings=settings)  # nobody consumes yet
@@ -209,13 +196,9 @@ def test_the_same_message_delivered_twice_makes_no_duplicates(
 
 @pytest.mark.slow
 def test_restarting_redis_mid_job_the_workers_and_wait_reconnect(
-    redis_server: RedisServer,
-    workers: Workers,
-    store: JobStore,
-    settings: Settings,
-    slow_recordings: list[Recording],
-    tmp_path: Path,
+    rig: Rig, slow_recordings: list[Recording], tmp_path: Path
 ) -> None:
+    redis_server, workers, store, settings = rig.redis, rig.workers, rig.store, rig.settings
     workers.start("w1")
     workers.start("w2")
     out = tmp_path / "out"
