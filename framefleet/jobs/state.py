@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -184,8 +184,22 @@ def new_job_fields(
 
 
 class JobRecords(Protocol):
-    """What reading and finishing a job needs from its store: Redis (`JobStore`) for queued
-    jobs, a SQLite file (`LocalJobStore`) for local ones."""
+    """What a job's life needs from its store: Redis (`JobStore`) for queued jobs, a SQLite
+    file (`LocalJobStore`) for local ones."""
+
+    def create_job(
+        self,
+        job_id: str,
+        *,
+        out_dir: str,
+        spec: dict[str, Any],
+        messages: Sequence[SegmentMessage],
+        skipped: Iterable[int] = (),
+        failed: Mapping[int, str] | None = None,
+        videos: int = 0,
+        mode: str = ...,
+        queue: str = ...,
+    ) -> None: ...
 
     def job(self, job_id: str) -> JobStatus: ...
 

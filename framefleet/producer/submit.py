@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from framefleet.config import Settings
 from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
+from framefleet.jobs.state import JobRecords
 from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.plan import Plan
@@ -40,24 +41,8 @@ def job_spec(
     }
 
 
-class JobCreator(Protocol):
-    def create_job(
-        self,
-        job_id: str,
-        *,
-        out_dir: str,
-        spec: dict[str, Any],
-        messages: Sequence[SegmentMessage],
-        skipped: Iterable[int] = (),
-        failed: Mapping[int, str] | None = None,
-        videos: int = 0,
-        mode: str = ...,
-        queue: str = ...,
-    ) -> None: ...
-
-
 def record_job(
-    store: JobCreator,
+    store: JobRecords,
     plan: Plan,
     *,
     job_id: str,
