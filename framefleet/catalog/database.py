@@ -27,6 +27,7 @@ from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from framefleet.config import redact_url
 from framefleet.errors import CatalogError
 
 _HERE = Path(__file__).resolve().parent
@@ -52,8 +53,8 @@ def create_catalog_engine(url: str, *, echo: bool = False, create: bool = True) 
     try:
         parsed = make_url(url)
     except ArgumentError as e:
-        raise CatalogError(
-            f"bad database URL {url!r}: {e} "
+        raise CatalogError(  # SQLAlchemy's message would repeat the URL, password and all
+            f"bad database URL {redact_url(url)!r}: not a URL SQLAlchemy can parse "
             "(expected e.g. sqlite:///framefleet.db or postgresql+psycopg://user@host/db)"
         ) from e
     backend = parsed.get_backend_name()
