@@ -166,22 +166,3 @@ def test_a_worker_heartbeat_marks_it_alive_on_its_queues(store: JobStore) -> Non
     assert store.workers_alive(queue="framefleet", within_seconds=5) == ["w1@h"]
     assert store.workers_alive(queue="other", within_seconds=5) == ["w1@h", "w2@h"]
     assert store.workers_alive(queue="nobody", within_seconds=5) == []
-
-
-def test_the_health_command_reads_the_heartbeat_file(tmp_path: Path) -> None:
-    from click.testing import CliRunner
-
-    from framefleet.cli import main
-
-    beat = tmp_path / "beat"
-    args = ["health", "--heartbeat-file", str(beat)]
-    missing = CliRunner().invoke(main, args)
-    assert missing.exit_code == 1 and "no worker heartbeat at" in missing.output
-    beat.touch()
-    assert CliRunner().invoke(main, args).exit_code == 0
-    old = time.time() - 60
-    import os
-
-    os.utime(beat, (old, old))
-    stale = CliRunner().invoke(main, args)
-    assert stale.exit_code == 1 and "the worker is hung or gone" in stale.output
