@@ -160,8 +160,7 @@ def output_options(image: dict[str, Any]) -> dict[str, Any]:
         "image_format": image["image_format"],
         "quality": image["quality"],
         "name_template": image["name_template"],
-        # Only when asked for, so the job API needs the keyword only then.
-        **({"fast_decode": True} if image.get("fast_decode") else {}),
+        "fast_decode": bool(image.get("fast_decode")),
     }
 
 
@@ -179,5 +178,5 @@ def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
         image_format=options["image_format"],
         quality=options["quality"],
         name_template=options["name_template"],
-        fast_decode=bool(options.get("fast_decode", False)),
+        fast_decode=options["fast_decode"],
     )

@@ -52,6 +52,7 @@ def submit(
     image_format: str = "jpeg",
     quality: int = 90,
     name_template: str = DEFAULT_NAME_TEMPLATE,
+    fast_decode: bool = False,
     tags: Sequence[str] = (),
     record_id: str | None = None,
     content: str | None = None,
@@ -69,8 +70,8 @@ def submit(
         where: a catalog filter (``tags like "%front%" and record_id like "016_%"``).
         catalog: a catalog URL or an open `Catalog` (default: the ``database_url`` setting).
         out: the output root.
-        fps, mode, resize, max_side_px, width, height, image_format, quality, name_template:
-            what images to make (as `framefleet.OutputSpec`).
+        fps, mode, resize, max_side_px, width, height, image_format, quality, name_template,
+            fast_decode: what images to make (as `framefleet.OutputSpec`).
         tags, record_id, content: more filters (all tags; globs).
         segment_seconds: segment length (default: the setting, 10 s).
         backend: ``"local"`` (a process pool here) or ``"celery"`` (workers on the broker).
@@ -107,6 +108,7 @@ def submit(
         image_format=image_format,  # type: ignore[arg-type]  # validated by OutputSpec
         quality=quality,
         name_template=name_template,
+        fast_decode=fast_decode,
     )
     query = {"where": where, "tags": list(tags), "record_id": record_id, "content": content}
     plan = _plan(catalog, settings, query, output=output, force=force)
