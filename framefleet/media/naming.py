@@ -32,6 +32,10 @@ OWNERS_DIR = "_owners"
 """Which spec owns which image names (see `framefleet.media.ownership`)."""
 INDEX_DIR = "_index"
 """Packet indexes of the videos, shared by a job's processes (see `framefleet.media.indexcache`)."""
+TIMES_DIR = "_times"
+"""Requested times of ``--at-times`` jobs, by digest (see `framefleet.media.attimes`)."""
+FRAMESETS_DIR = "_framesets"
+"""Synchronised cameras: ``{out}/_framesets/{record}.jsonl``, a line per grid time."""
 
 DEFAULT_NAME_TEMPLATE = "{record_id}/{content}/{record_id}-{timestamp:.3f}.{ext}"
 TEMPLATE_FIELDS = ("record_id", "content", "timestamp", "grid_time", "frame", "ext")
