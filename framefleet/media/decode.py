@@ -208,10 +208,13 @@ def _packets_from(
 ) -> Iterator[tuple[int, av.Packet[Any]]]:
     """Packets with their decode index, starting exactly at decode index ``first``.
 
-    One seek to that keyframe; should the demuxer land after it (containers differ in whether
-    they seek by dts or pts), we seek back to the file's start and skip forward at packet level.
+    One seek to that keyframe. Demuxers differ in whether they seek by pts (mp4, mkv) or dts;
+    with B-frames a keyframe's dts is below its pts, and a dts seek in an mp4 lands a whole GOP
+    early (all of it read for nothing), so its pts is tried first, then its dts. Should the
+    demuxer land after it, we seek back to the file's start and skip forward at packet level.
     """
-    for target in (int(index.dts[first]), int(index.dts.min())):
+    targets = dict.fromkeys((int(index.pts[first]), int(index.dts[first]), int(index.dts.min())))
+    for target in targets:
         container.seek(target, stream=stream, backward=True, any_frame=False)
         started = False
         try:
