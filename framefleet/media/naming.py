@@ -36,6 +36,15 @@ TIMES_DIR = "_times"
 """Requested times of ``--at-times`` jobs, by digest (see `framefleet.media.attimes`)."""
 FRAMESETS_DIR = "_framesets"
 """Synchronised cameras: ``{out}/_framesets/{record}.jsonl``, a line per grid time."""
+EXPORTS_DIR = "_exports"
+"""WebDataset shards of a job: ``{out}/_exports/{job_id}/shard-000000.tar`` (see
+`framefleet.export`)."""
+SHARD_PREFIX = "shard"
+"""Shard names under ``{out}/_exports/{job_id}``: ``shard-000000.tar``, ``shard-000001.tar``..."""
+PARQUET_SUFFIX = ".parquet"
+"""A job's Parquet export sits beside its manifest: ``{out}/_jobs/{job_id}.parquet``."""
+FRAMESETS_PARQUET_SUFFIX = ".framesets.parquet"
+"""A job's frameset manifests as Parquet: ``{out}/_jobs/{job_id}.framesets.parquet``."""
 
 DEFAULT_NAME_TEMPLATE = "{record_id}/{content}/{record_id}-{timestamp:.3f}.{ext}"
 TEMPLATE_FIELDS = ("record_id", "content", "timestamp", "grid_time", "frame", "ext")
