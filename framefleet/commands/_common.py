@@ -164,8 +164,55 @@ def output_options(image: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
-    """An `OutputSpec` from the keyword arguments `image_options` adds."""
+def times_options(command: F) -> F:
+    """``--at-times FILE``, ``--times-column NAME``, ``--max-gap MS``: frames at another
+    sensor's times instead of on a grid. They arrive as ``at_times, times_column, max_gap``."""
+    options = [
+        click.option(
+            "--at-times",
+            default=None,
+            metavar="FILE",
+            help="Instead of --fps: epoch seconds, one per line or a CSV column ('-': stdin); "
+            "for each, the frame shown then.",
+        ),
+        click.option(
+            "--times-column",
+            default=None,
+            metavar="NAME",
+            help="The column of --at-times holding the times (a CSV with a header).",
+        ),
+        click.option(
+            "--max-gap",
+            type=FiniteFloat(min=0, max=86_400_000),
+            default=None,
+            metavar="MS",
+            help="With --at-times: a time whose frame is older than this is reported missing.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def check_times_options(
+    ctx: click.Context, at_times: str | None, times_column: str | None, max_gap: float | None
+) -> None:
+    """``--at-times`` replaces ``--fps``; the other two need it.
+
+    Raises:
+        click.UsageError: naming the flags.
+    """
+    if at_times is None:
+        for flag, value in (("--times-column", times_column), ("--max-gap", max_gap)):
+            if value is not None:
+                raise click.UsageError(f"{flag} applies to --at-times")
+        return
+    if ctx.get_parameter_source("fps") not in (None, click.core.ParameterSource.DEFAULT):
+        raise click.UsageError("--at-times replaces --fps: give one of them")
+
+
+def output_spec_from(out_dir: str, image: dict[str, Any], **extra: Any) -> OutputSpec:
+    """An `OutputSpec` from the keyword arguments `image_options` adds (and ``extra`` fields)."""
     options = output_options(image)
     return OutputSpec(
         out_dir=str(out_dir),
@@ -179,4 +226,5 @@ def output_spec_from(out_dir: str, image: dict[str, Any]) -> OutputSpec:
         quality=options["quality"],
         name_template=options["name_template"],
         fast_decode=options["fast_decode"],
+        **extra,
     )

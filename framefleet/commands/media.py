@@ -10,13 +10,22 @@ import click
 from framefleet.commands._common import (
     EPOCH,
     CliState,
+    check_times_options,
     image_options,
     is_terminal,
     output_spec_from,
+    times_options,
 )
 from framefleet.commands.progress import progress_bar
 from framefleet.errors import ConfigError, TruncatedVideoError
-from framefleet.media.pipeline import ImageRecord, check_window, plan_segment, process_segment
+from framefleet.media.attimes import read_requested_times, store_requested_times
+from framefleet.media.pipeline import (
+    ImageRecord,
+    check_window,
+    plan_segment,
+    prepare_root,
+    process_segment,
+)
 from framefleet.media.specs import SegmentSpec, source_version
 from framefleet.media.timing import recording_start, timestamps_csv_for
 
@@ -27,6 +36,7 @@ from framefleet.media.timing import recording_start, timestamps_csv_for
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output root."
 )
 @image_options
+@times_options
 @click.option(
     "--start", "start", type=EPOCH, default=None, help="Start (s; epoch with --start-timestamp)."
 )
@@ -79,6 +89,9 @@ def extract_file(
     no_timestamps: bool,
     threads: int,
     force: bool,
+    at_times: str | None,
+    times_column: str | None,
+    max_gap: float | None,
     **image: object,
 ) -> None:
     """Sample VIDEO on a time grid and write images under --out.
@@ -103,6 +116,14 @@ def extract_file(
             f"the requested window ends at {end:g}, before the recording {str(video)!r} starts "
             f"at {offset:g}"
         )
+    check_times_options(ctx, at_times, times_column, max_gap)
+    requested = {}
+    if at_times is not None:
+        times_list = read_requested_times(at_times, column=times_column)
+        requested = {
+            "at_times": store_requested_times(prepare_root(Path(out_dir)), times_list),
+            "max_gap_ms": max_gap,
+        }
     spec = SegmentSpec(
         video_path=str(video),
         record_id=record_id or video.stem,
@@ -112,11 +133,12 @@ def extract_file(
         start_seconds=0.0 if start is None else max(0.0, start - offset),
         end_seconds=None if end is None else end - offset,
         source_version=source_version(str(video), None if csv is None else str(csv)),
-        output=output_spec_from(out_dir, image),
+        output=output_spec_from(out_dir, image, **requested),
     )
-    _, times, planned = plan_segment(spec, max_frame_pixels=settings.max_frame_pixels)
+    plan = plan_segment(spec, max_frame_pixels=settings.max_frame_pixels)
+    planned = plan.frames
     if start is not None or end is not None:
-        check_window(spec, times)
+        check_window(spec, plan.times)
     t0 = time.perf_counter()
     written = 0
     with progress_bar(total=len(planned), label="images", enabled=is_terminal()) as advance:
@@ -144,9 +166,10 @@ def extract_file(
             f"(manifest {result.manifest_path}); --force to redo"
         )
         return
+    missing = f", {len(result.missing)} requested time(s) missing" if result.missing else ""
     click.echo(
-        f"wrote {result.images_written} images ({result.bytes_written / 1e6:.1f} MB) to {out_dir} "
-        f"in {time.perf_counter() - t0:.2f} s; decoded {result.frames_decoded} frames "
+        f"wrote {result.images_written} images{missing} ({result.bytes_written / 1e6:.1f} MB) to "
+        f"{out_dir} in {time.perf_counter() - t0:.2f} s; decoded {result.frames_decoded} frames "
         f"(minimal {result.frames_minimal}); times from {source}; manifest {result.manifest_path}"
     )
 

@@ -86,6 +86,22 @@ def parse_requested_times(
     return sorted(found)
 
 
+def parse_time_values(values: Iterable[float | int | str | Decimal]) -> list[Decimal]:
+    """Requested times given as values (a notebook's list), through the same strict parser.
+
+    Raises:
+        ConfigError: a value that is not epoch seconds, or none at all.
+    """
+    if isinstance(values, str | bytes):
+        raise ConfigError("requested times must be a sequence of epoch seconds, not one string")
+    lines = []
+    for t in values:
+        if isinstance(t, bool) or not isinstance(t, int | float | str | Decimal):
+            raise ConfigError(f"requested times must be epoch seconds, got {t!r}")
+        lines.append(format(Decimal(repr(t)), "f") if isinstance(t, float) else str(t))
+    return parse_requested_times("\n".join(lines), where="the requested times")
+
+
 def times_digest(times: Iterable[Decimal]) -> str:
     """The short digest that names a list of requested times (its canonical text's hash)."""
     return hashlib.sha256(_canonical(times)).hexdigest()[:16]

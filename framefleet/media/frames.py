@@ -1,39 +1,127 @@
 """The notebook API, pydtk-compatible: frames of one recording as NumPy arrays.
 
 ``iter_frames`` streams, so memory stays bounded whatever the recording's length;
-``read_frames`` collects them into pydtk's ``(timestamps, data, columns)``.
+``read_frames`` collects them into pydtk's ``(timestamps, data, columns)``. Both take the same
+keyword options (`FrameOptions`): a grid rate, or the times of another sensor (``at_times``).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
-from typing import Any, Literal
+from collections.abc import Iterator, Mapping, Sequence
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 import numpy.typing as npt
 from av.video.reformatter import VideoReformatter
+from typing_extensions import Unpack
 
 from framefleet.errors import ConfigError
+from framefleet.media.attimes import parse_time_values, times_digest
 from framefleet.media.images import frame_to_rgb
-from framefleet.media.pipeline import iter_segment_frames, plan_segment
+from framefleet.media.pipeline import SegmentPlan, check_window, iter_segment_frames, plan_segment
 from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.media.timing import recording_start, timestamps_csv_for
 
 COLUMNS = ["red", "green", "blue"]
 """What the last axis of ``data`` holds."""
 
+Metadata = Mapping[str, Any] | str | os.PathLike[str]
+
+
+class FrameOptions(TypedDict, total=False):
+    """The keyword options of `iter_frames` and `read_frames`.
+
+    target_frame_rate: grid rate in frames per second (default 2).
+    at_times: instead of a grid, these epoch seconds (another sensor's): for each, the frame
+        shown then; a frame answering several is returned once.
+    max_gap_ms: with ``at_times``, skip a time whose frame was shown longer ago than this.
+    resize_rate: scale factor (pydtk's parameter), or ``max_side_px``.
+    start_timestamp: first time to include (epoch seconds, like the metadata), inclusive.
+    end_timestamp: time to stop at, exclusive.
+    mode: ``"exact"`` (the frame shown at each grid time, the default) or ``"keyframes"``.
+    fast_decode: skip H.264's deblocking filter: ~1.2x faster decoding, pixels no longer
+        bit-exact (~40 dB PSNR at a quarter size; `OutputSpec.fast_decode`).
+    """
+
+    target_frame_rate: float | str
+    at_times: Sequence[float | str | Decimal] | None
+    max_gap_ms: float | None
+    resize_rate: float | None
+    max_side_px: int | None
+    start_timestamp: float | None
+    end_timestamp: float | None
+    mode: Literal["exact", "keyframes"]
+    fast_decode: bool
+
+
+def iter_frames(
+    metadata: Metadata, *, decode_threads: int = 0, **options: Unpack[FrameOptions]
+) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
+    """Stream ``(timestamp, rgb)`` for the frames of one video, H x W x 3 uint8.
+
+    Args:
+        metadata: a pydtk metadata dict (``path``, ``start_timestamp``, ``record_id``, ...) or a
+            video path. A ``<stem>_timestamps.csv`` beside the video supplies the camera clock.
+        decode_threads: decoder threads (0: FFmpeg's choice).
+        options: see `FrameOptions`.
+
+    Raises:
+        ConfigError: a bad option, or a window outside the recording (naming its span).
+        MediaError: the video (or its timestamps CSV) cannot be read.
+    """
+    spec, plan = _plan(metadata, options)
+    resize = spec.output.resize
+    reformatter = VideoReformatter()
+    for planned, times, _, frame in iter_segment_frames(
+        spec, decode_threads=decode_threads, plan=plan
+    ):
+        size = resize.target_size(frame.width, frame.height)
+        rgb = frame_to_rgb(frame, size, reformatter=reformatter)
+        yield times.epoch(planned.pick.frame), np.asarray(rgb.to_ndarray(), dtype=np.uint8)
+
+
+def read_frames(
+    metadata: Metadata, **options: Unpack[FrameOptions]
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8], list[str]]:
+    """pydtk's ``(timestamps, data, columns)``: N timestamps, N x H x W x 3 RGB uint8, channels.
+
+    Same arguments as `iter_frames`. Holds every frame in memory: use `iter_frames` for long
+    recordings at full size.
+    """
+    spec, plan = _plan(metadata, options)
+    width, height = spec.output.resize.target_size(plan.index.width, plan.index.height)
+    data = np.empty((len(plan.frames), height, width, 3), dtype=np.uint8)
+    timestamps = np.empty(len(plan.frames), dtype=np.float64)
+    n = 0
+    for n, (timestamp, rgb) in enumerate(iter_frames(metadata, **options), start=1):
+        timestamps[n - 1], data[n - 1] = timestamp, rgb
+    return timestamps[:n], data[:n], list(COLUMNS)
+
+
+def _plan(metadata: Metadata, options: FrameOptions) -> tuple[SegmentSpec, SegmentPlan]:
+    unknown = set(options) - set(FrameOptions.__annotations__)
+    if unknown:
+        raise ConfigError(
+            f"unknown option(s) {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(FrameOptions.__annotations__)}"
+        )
+    requested = _requested(options.get("at_times"))
+    spec = _segment(metadata, options, requested)
+    plan = plan_segment(spec, requested=requested)
+    if options.get("start_timestamp") is not None or options.get("end_timestamp") is not None:
+        check_window(spec, plan.times)
+    return spec, plan
+
+
+def _requested(at_times: Sequence[float | str | Decimal] | None) -> list[Fraction] | None:
+    return None if at_times is None else [Fraction(t) for t in parse_time_values(at_times)]
+
 
 def _segment(
-    metadata: Mapping[str, Any] | str | os.PathLike[str],
-    *,
-    target_frame_rate: float | str,
-    resize_rate: float | None,
-    max_side_px: int | None,
-    start_timestamp: float | None,
-    end_timestamp: float | None,
-    mode: Literal["exact", "keyframes"],
-    fast_decode: bool = False,
+    metadata: Metadata, options: FrameOptions, requested: list[Fraction] | None
 ) -> SegmentSpec:
     meta: Mapping[str, Any] = (
         {"path": os.fspath(metadata)} if isinstance(metadata, str | os.PathLike) else metadata
@@ -44,14 +132,17 @@ def _segment(
     csv = meta.get("timestamps_path") or timestamps_csv_for(path)
     start = recording_start(meta.get("start_timestamp"), csv)
     anchor = float(start or 0.0)
+    start_timestamp, end_timestamp = options.get("start_timestamp"), options.get("end_timestamp")
     start_seconds = 0.0 if start_timestamp is None else max(0.0, start_timestamp - anchor)
     end_seconds = None if end_timestamp is None else end_timestamp - anchor
     if end_seconds is not None and end_seconds <= start_seconds:
         raise ConfigError(
             f"end_timestamp ({end_timestamp}) must be after start_timestamp "
-            f"({start_timestamp if start_timestamp is not None else anchor})"
+            f"({start_timestamp if start_timestamp is not None else anchor}) and the "
+            f"recording's start ({anchor})"
         )
     contents = meta.get("contents")
+    digest = None if requested is None else times_digest(_decimal(t) for t in requested)
     return SegmentSpec(
         video_path=path,
         record_id=str(meta.get("record_id") or os.path.splitext(os.path.basename(path))[0]),
@@ -62,89 +153,16 @@ def _segment(
         end_seconds=end_seconds,
         output=OutputSpec(
             out_dir=".",
-            target_fps=str(target_frame_rate),
-            mode=mode,
-            resize_rate=resize_rate,
-            max_side_px=max_side_px,
-            fast_decode=fast_decode,
+            target_fps=str(options.get("target_frame_rate", 2.0)),
+            mode=options.get("mode", "exact"),
+            resize_rate=options.get("resize_rate"),
+            max_side_px=options.get("max_side_px"),
+            fast_decode=options.get("fast_decode", False),
+            at_times=digest,
+            max_gap_ms=options.get("max_gap_ms"),
         ),
     )
 
 
-def iter_frames(
-    metadata: Mapping[str, Any] | str | os.PathLike[str],
-    *,
-    target_frame_rate: float | str = 2.0,
-    resize_rate: float | None = None,
-    max_side_px: int | None = None,
-    start_timestamp: float | None = None,
-    end_timestamp: float | None = None,
-    mode: Literal["exact", "keyframes"] = "exact",
-    fast_decode: bool = False,
-    decode_threads: int = 0,
-) -> Iterator[tuple[float, npt.NDArray[np.uint8]]]:
-    """Stream ``(timestamp, rgb)`` for the grid's frames of one video, H x W x 3 uint8.
-
-    Args:
-        metadata: a pydtk metadata dict (``path``, ``start_timestamp``, ``record_id``, ...) or a
-            video path. A ``<stem>_timestamps.csv`` beside the video supplies the camera clock.
-        target_frame_rate: grid rate in frames per second.
-        resize_rate: scale factor (pydtk's parameter), or use ``max_side_px``.
-        start_timestamp: first time to include (epoch seconds, like the metadata), inclusive.
-        end_timestamp: time to stop at, exclusive.
-        mode: ``"exact"`` (the frame shown at each grid time) or ``"keyframes"`` (fastest).
-        fast_decode: skip H.264's deblocking filter: ~1.2x faster decoding, pixels no longer
-            bit-exact (~40 dB PSNR at a quarter size; `OutputSpec.fast_decode`).
-    """
-    spec = _segment(
-        metadata,
-        target_frame_rate=target_frame_rate,
-        resize_rate=resize_rate,
-        max_side_px=max_side_px,
-        start_timestamp=start_timestamp,
-        end_timestamp=end_timestamp,
-        mode=mode,
-        fast_decode=fast_decode,
-    )
-    resize = spec.output.resize
-    reformatter = VideoReformatter()
-    for planned, times, _, frame in iter_segment_frames(spec, decode_threads=decode_threads):
-        size = resize.target_size(frame.width, frame.height)
-        rgb = frame_to_rgb(frame, size, reformatter=reformatter)
-        yield times.epoch(planned.pick.frame), np.asarray(rgb.to_ndarray(), dtype=np.uint8)
-
-
-def read_frames(
-    metadata: Mapping[str, Any] | str | os.PathLike[str],
-    *,
-    target_frame_rate: float | str = 2.0,
-    resize_rate: float | None = None,
-    max_side_px: int | None = None,
-    start_timestamp: float | None = None,
-    end_timestamp: float | None = None,
-    mode: Literal["exact", "keyframes"] = "exact",
-    fast_decode: bool = False,
-) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.uint8], list[str]]:
-    """pydtk's ``(timestamps, data, columns)``: N timestamps, N x H x W x 3 RGB uint8, channels.
-
-    Same arguments as `iter_frames`. Holds every frame in memory: use `iter_frames` for long
-    recordings at full size.
-    """
-    kwargs: dict[str, Any] = {
-        "target_frame_rate": target_frame_rate,
-        "resize_rate": resize_rate,
-        "max_side_px": max_side_px,
-        "start_timestamp": start_timestamp,
-        "end_timestamp": end_timestamp,
-        "mode": mode,
-        "fast_decode": fast_decode,
-    }
-    spec = _segment(metadata, **kwargs)
-    index, _, planned = plan_segment(spec)
-    width, height = spec.output.resize.target_size(index.width, index.height)
-    data = np.empty((len(planned), height, width, 3), dtype=np.uint8)
-    timestamps = np.empty(len(planned), dtype=np.float64)
-    n = 0
-    for n, (timestamp, rgb) in enumerate(iter_frames(metadata, **kwargs), start=1):
-        timestamps[n - 1], data[n - 1] = timestamp, rgb
-    return timestamps[:n], data[:n], list(COLUMNS)
+def _decimal(t: Fraction) -> Decimal:
+    return Decimal(t.numerator) / Decimal(t.denominator)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +28,14 @@ from framefleet.errors import (
     OutputError,
     TruncatedVideoError,
 )
+from framefleet.media.attimes import load_requested_times
 from framefleet.media.decode import DecodeStats, decode_frames
 from framefleet.media.images import EXTENSIONS, encode_image, frame_to_rgb, inside, write_atomic
 from framefleet.media.naming import INDEX_DIR, path_safe, render_name
 from framefleet.media.ownership import claim_names, still_owner
 from framefleet.media.probe import VideoIndex, index_video
-from framefleet.media.sampling import Pick, parse_fps, pick_frames
-from framefleet.media.specs import SegmentSpec, source_version
+from framefleet.media.sampling import Missing, Pick, parse_fps, pick_at_times, pick_frames
+from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
 from framefleet.media.timing import FrameTimes, exact, frame_times, read_timestamps_csv
 from framefleet.media.writer import OverlappedWriter
 
@@ -61,6 +63,22 @@ class ImageRecord:
     bytes: int
     spec: str = ""
     """The identity of the spec that wrote the image (`SegmentSpec.identity`)."""
+    grid_count: int = 1
+    """How many consecutive grid times (``grid_time`` and the next ones) show this frame; for
+    requested times, how many it answers."""
+    requested_times: list[float] | None = None
+    """With requested times (``--at-times``): every one this frame answers."""
+
+
+@dataclass(frozen=True)
+class MissingRecord:
+    """A manifest line for a requested time no frame answers (``missing``: why)."""
+
+    record_id: str
+    content: str
+    requested_time: float
+    missing: str
+    spec: str = ""
 
 
 @dataclass
@@ -73,6 +91,7 @@ class SegmentResult:
     end_seconds: float | None
     manifest_path: str
     images: list[ImageRecord] = field(default_factory=list)
+    missing: list[MissingRecord] = field(default_factory=list)
     frames_demuxed: int = 0
     frames_decoded: int = 0
     frames_minimal: int = 0
@@ -89,8 +108,9 @@ class SegmentResult:
     def summary(self) -> dict[str, Any]:
         """The counters, without the image list (what a queue reports)."""
         data = asdict(self)
-        del data["images"]
+        del data["images"], data["missing"]
         data["images_written"] = self.images_written
+        data["missing_times"] = len(self.missing)
         return data
 
 
@@ -106,15 +126,30 @@ _Item = tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]
 """A decoded frame on its way to the writer thread."""
 
 
+@dataclass(frozen=True)
+class SegmentPlan:
+    """What a segment will do, known before decoding anything."""
+
+    index: VideoIndex
+    times: FrameTimes
+    frames: list[PlannedFrame]
+    missing: list[Missing]
+    """Requested times in the segment that no frame answers."""
+
+
 def plan_segment(
     spec: SegmentSpec,
     *,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     index_cache: Path | None = None,
-) -> tuple[VideoIndex, FrameTimes, list[PlannedFrame]]:
+    requested: Sequence[Fraction] | None = None,
+) -> SegmentPlan:
     """Which frames ``spec`` emits, decided from the packet index alone (nothing decoded).
 
-    ``index_cache``: where the job keeps packet indexes (`probe.index_video`), if anywhere.
+    Args:
+        index_cache: where the job keeps packet indexes (`probe.index_video`), if anywhere.
+        requested: the requested times (epoch seconds) when not stored under the output root
+            (the notebook API); by default those of ``spec.output.at_times``.
 
     Raises:
         MediaError: the video is unreadable, changed since the job was planned, or its frames
@@ -138,19 +173,41 @@ def plan_segment(
         )
     clock = read_timestamps_csv(spec.timestamps_path) if spec.timestamps_path else None
     times = frame_times(index, start_timestamp=spec.start_timestamp, clock=clock)
-    candidates = None
-    if spec.output.mode == "keyframes":
-        candidates = sorted(int(index.display_rank[i]) for i in index.is_keyframe.nonzero()[0])
-    picks = pick_frames(
-        times.seconds,
-        end_of_last=times.end_seconds,
-        target_fps=parse_fps(spec.output.target_fps),
-        start_seconds=exact(spec.start_seconds),
-        end_seconds=None if spec.end_seconds is None else exact(spec.end_seconds),
-        candidates=candidates,
-    )
+    output = spec.output
+    start = exact(spec.start_seconds)
+    end = None if spec.end_seconds is None else exact(spec.end_seconds)
+    missing: list[Missing] = []
+    if requested is not None or output.at_times is not None:
+        epoch = requested if requested is not None else _stored_times(output)
+        picks, missing = pick_at_times(
+            times.seconds,
+            end_of_last=times.end_seconds,
+            requested=[t - times.start_timestamp for t in epoch],
+            start_seconds=start,
+            end_seconds=end,
+            max_gap=None if output.max_gap_ms is None else exact(output.max_gap_ms) / 1000,
+        )
+    else:
+        candidates = None
+        if output.mode == "keyframes":
+            candidates = sorted(int(index.display_rank[i]) for i in index.is_keyframe.nonzero()[0])
+        anchor = Fraction(0) if spec.grid_anchor is None else exact(spec.grid_anchor)
+        picks = pick_frames(
+            times.seconds,
+            end_of_last=times.end_seconds,
+            target_fps=parse_fps(output.target_fps),
+            start_seconds=start,
+            end_seconds=end,
+            candidates=candidates,
+            grid_offset=Fraction(0) if spec.grid_anchor is None else anchor - times.start_timestamp,
+        )
     planned = [PlannedFrame(int(index.display_order[p.frame]), p) for p in picks]
-    return index, times, planned
+    return SegmentPlan(index, times, planned, missing)
+
+
+def _stored_times(output: OutputSpec) -> tuple[Fraction, ...]:
+    assert output.at_times is not None
+    return load_requested_times(output.root.resolve(), output.at_times)
 
 
 def check_window(spec: SegmentSpec, times: FrameTimes) -> None:
@@ -182,16 +239,19 @@ def iter_segment_frames(
     stats: DecodeStats | None = None,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     index_cache: Path | None = None,
+    plan: SegmentPlan | None = None,
 ) -> Iterator[tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]]:
     """Decode the planned frames of ``spec`` in display order, full size, not yet resized.
+
+    ``plan``: the segment's plan, when the caller made it already (`plan_segment`).
 
     Raises TruncatedVideoError *after* yielding every frame before the cut when the segment
     reaches past the end of a truncated video.
     """
-    index, times, planned = plan_segment(
-        spec, max_frame_pixels=max_frame_pixels, index_cache=index_cache
-    )
-    by_decode = {p.decode_index: p for p in planned}
+    if plan is None:
+        plan = plan_segment(spec, max_frame_pixels=max_frame_pixels, index_cache=index_cache)
+    index, times = plan.index, plan.times
+    by_decode = {p.decode_index: p for p in plan.frames}
     frames = decode_frames(
         index, by_decode, threads=decode_threads, fast=spec.output.fast_decode, stats=stats
     )
@@ -232,7 +292,7 @@ def process_segment(
     """
     t0 = time.perf_counter()
     output = spec.output
-    root = _prepare_root(output.root)
+    root = prepare_root(output.root)
     manifest = inside(root, spec.manifest_name)
     result = SegmentResult(
         record_id=spec.record_id,
@@ -243,7 +303,7 @@ def process_segment(
     )
     claim_names(root, spec, takeover=takeover)
     if manifest.is_file() and not force:
-        result.images = read_manifest(manifest)
+        result.images, result.missing = read_manifest_lines(manifest)
         result.skipped = True
         result.wall_seconds = time.perf_counter() - t0
         return result
@@ -292,6 +352,10 @@ def process_segment(
             height=size[1],
             bytes=len(data),
             spec=identity,
+            grid_count=planned.pick.count,
+            requested_times=[float(times.start_timestamp + t) for t in planned.pick.requested]
+            if output.at_times is not None
+            else None,
         )
 
     def report(records: list[ImageRecord]) -> None:
@@ -301,13 +365,18 @@ def process_segment(
             if on_image is not None:
                 on_image(record)
 
-    frames = iter_segment_frames(
-        spec,
-        decode_threads=decode_threads,
-        stats=stats,
-        max_frame_pixels=max_frame_pixels,
-        index_cache=root / INDEX_DIR,
-    )
+    plan = plan_segment(spec, max_frame_pixels=max_frame_pixels, index_cache=root / INDEX_DIR)
+    result.missing = [
+        MissingRecord(
+            record_id=spec.record_id,
+            content=spec.content,
+            requested_time=float(plan.times.start_timestamp + m.requested),
+            missing=m.reason,
+            spec=identity,
+        )
+        for m in plan.missing
+    ]
+    frames = iter_segment_frames(spec, decode_threads=decode_threads, stats=stats, plan=plan)
     writer: OverlappedWriter[_Item, ImageRecord] = OverlappedWriter(write)
     try:
         for item in frames:
@@ -333,12 +402,13 @@ def process_segment(
             "by another spec while this segment ran (a --force run or a changed video); this "
             "segment's manifest is not written"
         )
-    write_manifest(manifest, result.images)
+    write_manifest(manifest, result.images, result.missing)
     result.wall_seconds = time.perf_counter() - t0
     return result
 
 
-def _prepare_root(root: Path) -> Path:
+def prepare_root(root: Path) -> Path:
+    """Create the output root if needed; its resolved path."""
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as e:
@@ -350,22 +420,44 @@ def _prepare_root(root: Path) -> Path:
     return root.resolve()
 
 
-def write_manifest(path: Path, images: list[ImageRecord]) -> None:
-    """Write a manifest (JSON lines, one image each) atomically."""
-    lines = "".join(json.dumps(asdict(r), sort_keys=True) + "\n" for r in images)
+def write_manifest(
+    path: Path, images: list[ImageRecord], missing: Sequence[MissingRecord] = ()
+) -> None:
+    """Write a manifest atomically: JSON lines, one per image, then one per missing requested
+    time (those carry a ``missing`` key and no ``path``)."""
+    records: list[dict[str, Any]] = [asdict(r) for r in (*images, *missing)]
+    for record in records:
+        if record.get("requested_times", ()) is None:
+            del record["requested_times"]  # a grid's images: no such key, as before it existed
+    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
     write_atomic(path, lines.encode("utf-8", "surrogatepass"))
 
 
 def read_manifest(path: Path) -> list[ImageRecord]:
-    """The image records of a manifest written by `write_manifest`.
+    """The image records of a manifest written by `write_manifest` (missing times left out)."""
+    return read_manifest_lines(path)[0]
+
+
+def read_manifest_lines(path: Path) -> tuple[list[ImageRecord], list[MissingRecord]]:
+    """The image records and the missing requested times of a manifest.
 
     Raises:
         OutputError: the manifest is unreadable or not one of ours (delete it to redo).
     """
+    images: list[ImageRecord] = []
+    missing: list[MissingRecord] = []
     try:
         with path.open(encoding="utf-8", errors="surrogatepass") as f:
-            return [ImageRecord(**json.loads(line)) for line in f if line.strip()]
+            for line in f:
+                if not line.strip():
+                    continue
+                data = json.loads(line)
+                if "missing" in data:
+                    missing.append(MissingRecord(**data))
+                else:
+                    images.append(ImageRecord(**data))
     except (OSError, ValueError, TypeError) as e:
         raise OutputError(
             f"manifest {str(path)!r} is unreadable ({e}); delete it, or re-run with --force"
         ) from e
+    return images, missing

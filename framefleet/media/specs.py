@@ -11,6 +11,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -30,9 +31,10 @@ MAX_EPOCH_SECONDS = 1e11
 """Times beyond ±this (year ~5138) are refused: no recording is that far from 1970."""
 
 __all__ = ["DEFAULT_NAME_TEMPLATE", "TEMPLATE_FIELDS", "Mode", "OutputSpec", "SegmentSpec"]
-_NOT_IN_IDENTITY = {"out_dir", "fast_decode"}
-"""Output fields that do not enter `SegmentSpec.identity` as such (``fast_decode`` enters only
-when set, so the identities of specs written before it existed stay the same)."""
+_OPTIONAL = ("fast_decode", "at_times", "max_gap_ms")
+_NOT_IN_IDENTITY = {"out_dir", *_OPTIONAL}
+"""Output fields that do not enter `SegmentSpec.identity` as such (the optional ones enter only
+when set, so the identities of specs written before they existed stay the same)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -54,11 +56,32 @@ class OutputSpec:
     """Skip H.264's in-loop deblocking filter while decoding: ~1.2x faster decoding, images no
     longer bit-exact (~40 dB PSNR against exact decoding at a quarter size; see the README).
     Part of the spec's identity: images made with it never pass for exact ones."""
+    at_times: str | None = None
+    """Instead of the grid: the requested times stored under ``out_dir`` with this digest
+    (`framefleet.media.attimes`); ``target_fps`` is then unused."""
+    max_gap_ms: float | None = None
+    """With ``at_times``: a requested time whose frame was shown longer ago than this is
+    reported missing instead of answered."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "target_fps", str(self.target_fps))
         if not isinstance(self.fast_decode, bool):
             raise ConfigError(f"fast_decode must be true or false, got {self.fast_decode!r}")
+        if self.at_times is not None and not (
+            isinstance(self.at_times, str) and re.fullmatch(r"[0-9a-f]{16}", self.at_times)
+        ):
+            raise ConfigError(f"at_times must be a 16-hex-digit digest, got {self.at_times!r}")
+        if self.max_gap_ms is not None and (
+            self.at_times is None
+            or not _finite(self.max_gap_ms)
+            or not 0 <= self.max_gap_ms <= 86_400_000
+        ):
+            raise ConfigError(
+                "--max-gap (max_gap_ms) needs --at-times and a number of milliseconds in "
+                f"0..86400000, got {self.max_gap_ms!r}"
+            )
+        if self.at_times is not None and self.mode != "exact":
+            raise ConfigError("requested times (--at-times) take the exact mode, not keyframes")
         parse_fps(self.target_fps)
         if self.mode not in get_args(Mode):
             raise ConfigError(f"mode must be one of {', '.join(get_args(Mode))}, got {self.mode!r}")
@@ -107,6 +130,9 @@ class SegmentSpec:
     """The video's (and CSV's) size and mtime when the job was planned (`source_version`):
     a segment of a file that changed since then fails instead of mixing two versions.
     None: not checked."""
+    grid_anchor: float | None = None
+    """Synchronised cameras: the grid's anchor, epoch seconds (the record's start), when it
+    is not this recording's own start. The segment bounds stay relative to its own start."""
     job_id: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -126,6 +152,10 @@ class SegmentSpec:
             )
         if not _finite(self.start_seconds) or not 0 <= self.start_seconds < MAX_EPOCH_SECONDS:
             raise ConfigError(f"segment start must be >= 0 seconds, got {self.start_seconds!r}")
+        if self.grid_anchor is not None and not (
+            _finite(self.grid_anchor) and abs(self.grid_anchor) < MAX_EPOCH_SECONDS
+        ):
+            raise ConfigError(f"grid_anchor must be epoch seconds, got {self.grid_anchor!r}")
         if self.end_seconds is not None and not (
             _finite(self.end_seconds) and self.start_seconds < self.end_seconds < MAX_EPOCH_SECONDS
         ):
@@ -163,8 +193,12 @@ class SegmentSpec:
             "start_timestamp": self.start_timestamp,
             "output": {k: v for k, v in asdict(self.output).items() if k not in _NOT_IN_IDENTITY},
         }
-        if self.output.fast_decode:  # only when set: exact specs keep their identities
-            payload["fast_decode"] = True
+        for name in _OPTIONAL:  # only when set: earlier specs keep their identities
+            value = getattr(self.output, name)
+            if value not in (None, False):
+                payload[name] = value
+        if self.grid_anchor is not None:
+            payload["grid_anchor"] = self.grid_anchor
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

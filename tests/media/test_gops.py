@@ -181,14 +181,14 @@ def test_aligned_plans_on_b_frame_clips_need_each_packet_once(
         open_ended=True,
     )
     (whole,) = _specs(bclip, tmp_path, [Span(0.0, None)], target_fps=fps)
-    _, _, planned_whole = plan_segment(whole)
+    planned_whole = plan_segment(whole).frames
     need_whole = needed_packets(index, [p.decode_index for p in planned_whole])
     longest_gop = max(b - a for a, b in itertools.pairwise([*keys, index.duration_seconds]))
     cut_gops = longest_gop > MAX_STRETCH * segment_seconds
     total = np.zeros(index.frame_count, dtype=np.int64)
     tiled = []
     for spec in _specs(bclip, tmp_path, spans, target_fps=fps):
-        _, _, planned = plan_segment(spec)
+        planned = plan_segment(spec).frames
         tiled += planned
         total += needed_packets(index, [p.decode_index for p in planned])
     assert tiled == planned_whole

@@ -43,7 +43,7 @@ def test_default_names_and_manifest(tmp_path: Path, clip_factory) -> None:
     assert [r["path"] for r in rows] == names
     assert set(rows[0]) == {
         "path", "record_id", "content", "timestamp", "grid_time", "pts_seconds",
-        "width", "height", "bytes", "spec",
+        "width", "height", "bytes", "spec", "grid_count",
     }  # fmt: skip
     assert rows[1]["grid_time"] == 1489728491.5 and rows[1]["pts_seconds"] == 0.5
     for row in rows:
