@@ -167,7 +167,8 @@ def pick_at_times(
     Returns:
         The picks in display order, and the requested times in range no frame answers.
     """
-    lo = 0 if start_seconds is None else bisect.bisect_left(requested, start_seconds)
+    # The first segment (start 0) also answers the times before the recording: missing ones.
+    lo = 0 if not start_seconds else bisect.bisect_left(requested, start_seconds)
     hi = len(requested) if end_seconds is None else bisect.bisect_left(requested, end_seconds)
     picks: dict[int, Pick] = {}
     missing: list[Missing] = []
@@ -193,7 +194,7 @@ def pick_at_times(
             continue
         until = times[j + 1] if j + 1 < len(times) else end_of_last
         first = bisect.bisect_left(requested, shown_since)
-        if start_seconds is not None and requested[first] < start_seconds:
+        if start_seconds and requested[first] < start_seconds:
             continue  # emitted by the segment that holds the first time it answers
         last = bisect.bisect_left(requested, until)
         if max_gap is not None:
