@@ -24,7 +24,6 @@ import shutil
 import subprocess
 import time
 from concurrent.futures import ProcessPoolExecutor
-from fractions import Fraction
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
@@ -134,7 +133,6 @@ def framefleet_pool(job: dict[str, Any], t0: float) -> Work:
                 duration,
                 keyframe_seconds=keys,
                 segment_seconds=length,
-                target_fps=Fraction(FPS),
                 open_ended=True,
             )
         else:

@@ -76,10 +76,8 @@ def _clip_info(path: Path) -> dict[str, Any]:
 def _clip_minimal(clip: Path) -> int:
     """The minimal packet set of one run over the whole clip at 2 fps (nothing decoded)."""
     output = OutputSpec(out_dir=str(OUT_DIR / "run"), target_fps="2")
-    index, _, planned = plan_segment(
-        SegmentSpec(video_path=str(clip), record_id="b", output=output)
-    )
-    return int(needed_packets(index, [p.decode_index for p in planned]).sum())
+    plan = plan_segment(SegmentSpec(video_path=str(clip), record_id="b", output=output))
+    return int(needed_packets(plan.index, [p.decode_index for p in plan.frames]).sum())
 
 
 def _run_all(args: argparse.Namespace, clips: dict[str, Path]) -> list[Row]:

@@ -8,14 +8,15 @@ Where a boundary may go. By the sampling rule (`framefleet.media.sampling`) a fr
 grid time inside the span it is shown, so at a grid time >= its own time and < the next frame's.
 With keyframe ``K`` shown from ``t_K``, frames before ``K`` are taken at grid times ``< t_K`` and
 ``K`` and every later frame at grid times ``>= t_K``. A boundary ``b`` therefore splits the
-frames exactly at ``K`` when no grid time lies between ``b`` and ``t_K``, that is when
-``grid_ceil(b) == grid_ceil(t_K)``: each segment then starts on its own keyframe. (The one
+frames exactly at ``K`` when no grid time lies in ``[b, t_K)``: each segment then starts on its
+own keyframe. (The one
 exception, the leading pictures of an *open* GOP, are shown before ``t_K`` but decoded after
 ``K``: the earlier segment then also decodes ``K``; x264 and cameras write closed GOPs.)
 
-Boundaries are floats (they travel in `SegmentSpec`); the float chosen for a keyframe is checked
-against that rule as the pipeline reads it back (`framefleet.media.timing.exact`), and is a
-plain millisecond value whenever one fits (``8.341``, not ``8.341666666666667``).
+The boundary is the keyframe's own time, as a float (boundaries travel in `SegmentSpec`): the
+largest float not after it as the pipeline reads it back (`framefleet.media.timing.exact`). No
+sample time can then fall between the boundary and the keyframe, whatever the samples are: a
+grid anchored anywhere, at any rate, or requested times.
 
 Whatever boundaries are chosen, segments tile ``[start, end)`` and emit exactly the frames of one
 run over the whole recording (the sampling rule guarantees it for any tiling): alignment decides
@@ -31,7 +32,7 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from framefleet.errors import ConfigError
-from framefleet.media.sampling import Span, grid_ceil, split_segments
+from framefleet.media.sampling import Span, split_segments
 from framefleet.media.timing import exact
 
 MAX_STRETCH = 2.0
@@ -43,26 +44,10 @@ MIN_FRACTION = 0.5
 """A segment ends no sooner than half ``segment_seconds`` after its start (the tail excepted)."""
 
 
-def boundary_seconds(keyframe_seconds: Fraction, target_fps: Fraction) -> float:
-    """The float boundary that splits the frames exactly at the keyframe shown from
-    ``keyframe_seconds`` (see the module docstring): ``grid_ceil`` agrees on both.
-
-    Prefers a plain value: whole milliseconds, then microseconds, then the nearest float.
-    """
-    grid = grid_ceil(keyframe_seconds, target_fps)
-
-    def splits_there(b: float) -> bool:
-        return grid_ceil(exact(b), target_fps) == grid
-
-    for scale in (1000, 1_000_000):
-        b = float(Fraction(math.floor(keyframe_seconds * scale), scale))
-        if splits_there(b):
-            return b
-    nearest = float(keyframe_seconds)
-    for b in (nearest, math.nextafter(nearest, -math.inf), math.nextafter(nearest, math.inf)):
-        if splits_there(b):
-            return b
-    return nearest  # unreachable for fps <= 1000; a boundary off by a frame costs, never breaks
+def boundary_seconds(keyframe_seconds: Fraction) -> float:
+    """The largest float whose exact value (`exact`) is not after ``keyframe_seconds``."""
+    b = float(keyframe_seconds)
+    return b if exact(b) <= keyframe_seconds else math.nextafter(b, -math.inf)
 
 
 def align_segments(
@@ -71,7 +56,6 @@ def align_segments(
     *,
     keyframe_seconds: Sequence[Fraction] | None,
     segment_seconds: float,
-    target_fps: Fraction,
     max_seconds: float | None = None,
     open_ended: bool = False,
 ) -> list[Span]:
@@ -86,7 +70,6 @@ def align_segments(
     Args:
         keyframe_seconds: display times of the keyframes, seconds from the recording start
             (the clock the segments are in), ascending. None or empty: `split_segments`.
-        target_fps: the grid rate the segments are sampled at (decides the boundary floats).
         open_ended: the last span has no end (frames past a recording's announced end are
             never dropped).
     """
@@ -108,7 +91,7 @@ def align_segments(
     bounds = [start_seconds]
     current = exact(start_seconds)
     while end - current > length:
-        b = _next_boundary(keys, current, length, exact(longest), end, target_fps)
+        b = _next_boundary(keys, current, length, exact(longest), end)
         if b is None and end - current <= exact(longest):
             break  # no keyframe before the end, which is in reach: one tail segment
         if b is None or not current < exact(b) < end:
@@ -130,7 +113,6 @@ def _next_boundary(
     length: Fraction,
     longest: Fraction,
     end: Fraction,
-    target_fps: Fraction,
 ) -> float | None:
     """The boundary of the keyframe nearest ``current + length`` within reach, or None."""
     target = current + length
@@ -142,4 +124,4 @@ def _next_boundary(
     if not near:
         return None
     best = min(near, key=lambda k: (abs(k - target), k))
-    return boundary_seconds(best, target_fps)
+    return boundary_seconds(best)

@@ -30,7 +30,6 @@ from framefleet.media.images import EXTENSIONS
 from framefleet.media.naming import INDEX_DIR, check_name_lengths, path_safe
 from framefleet.media.ownership import claim_names, pattern_of
 from framefleet.media.probe import probe_video
-from framefleet.media.sampling import parse_fps
 from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
 from framefleet.media.timing import keyframe_seconds
 
@@ -220,7 +219,6 @@ def _video_segments(
         duration,
         keyframe_seconds=keyframes,
         segment_seconds=segment_seconds,
-        target_fps=parse_fps(output.target_fps),
         open_ended=True,
     )
     return [segment(s.start_seconds, s.end_seconds) for s in spans]
