@@ -160,7 +160,7 @@ def test_missing_times_say_why(clip, tmp_path: Path) -> None:
 
 
 def test_extract_file_at_times_from_a_csv_column(clip, tmp_path: Path) -> None:
-    path, frames, _ = clip
+    path = clip.path
     lidar = tmp_path / "lidar.csv"
     lidar.write_text("sweep,stamp\n1,1000.1\n2,1000.2\n3,999.0\n4,1000.1\n")
     result = CliRunner().invoke(
