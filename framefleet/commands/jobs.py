@@ -14,7 +14,16 @@ from typing import Any
 
 import click
 
-from framefleet.commands._common import CliState, image_options, is_terminal, output_options
+from framefleet.commands._common import (
+    EPOCH,
+    CliState,
+    FiniteFloat,
+    check_times_options,
+    image_options,
+    is_terminal,
+    output_options,
+    times_options,
+)
 from framefleet.commands.progress import JobProgress, format_duration
 from framefleet.config import Settings
 from framefleet.errors import NothingToDoError, QueueError
@@ -57,6 +66,21 @@ def _out_option(command: Any) -> Any:
 @click.option("--content", default=None, metavar="GLOB", help="Content glob, e.g. camera/*.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output.")
 @image_options
+@times_options
+@click.option(
+    "--sync",
+    is_flag=True,
+    help="Cameras of a record share one grid (anchored at the record's start) and the job "
+    "writes framesets: {out}/_framesets/{record}.jsonl.",
+)
+@click.option("--anchor", type=EPOCH, default=None, help="--sync: the grid's anchor, epoch s.")
+@click.option(
+    "--max-skew",
+    type=FiniteFloat(min=0, max=1e9),
+    default=None,
+    metavar="MS",
+    help="--sync: a frameset whose camera's frame is older than this is incomplete.",
+)
 @click.option(
     "--segment-seconds",
     type=click.FloatRange(min=0, max=86400, min_open=True),
@@ -91,6 +115,12 @@ def extract(
     workers: int | None,
     db: str | None,
     broker: str | None,
+    at_times: str | None,
+    times_column: str | None,
+    max_gap: float | None,
+    sync: bool,
+    anchor: float | None,
+    max_skew: float | None,
     **image: Any,
 ) -> None:
     """Images from every video in the catalog that matches, split into segments.
@@ -101,6 +131,10 @@ def extract(
     """
     if workers is not None and not local:
         raise click.UsageError("--workers applies to --local runs; workers scale the queue")
+    check_times_options(ctx, at_times, times_column, max_gap)
+    for flag, value in (("--anchor", anchor), ("--max-skew", max_skew)):
+        if value is not None and not sync:
+            raise click.UsageError(f"{flag} applies to --sync")
     settings = _state(ctx).settings(
         database_url=db, broker_url=broker, segment_seconds=segment_seconds
     )
@@ -118,6 +152,12 @@ def extract(
                 force=force,
                 settings=settings,
                 on_created=click.echo,
+                at_times=at_times,
+                times_column=times_column,
+                max_gap_ms=max_gap,
+                sync=sync,
+                anchor=anchor,
+                max_skew_ms=max_skew,
                 **output_options(image),
             )
     except NothingToDoError as e:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from framefleet.errors import OutputError
+from framefleet.jobs.completion import Completion, complete_job
 from framefleet.jobs.state import JobRecords, JobStatus
 from framefleet.media.images import inside, write_atomic
 from framefleet.media.naming import JOBS_DIR, path_safe
@@ -84,5 +85,11 @@ def finalize_job(store: JobRecords, job_id: str) -> JobStatus:
         if m.segment_id in done or states.get(m.segment_id) == "skipped"
     ]
     manifest = assemble_job_manifest(job.out_dir, job_id, include)
+    complete_job(
+        job.out_dir,
+        include,
+        completion=Completion.from_dict(job.spec.get("completion")),
+        target_fps=str(job.spec.get("output", {}).get("target_fps", "2")),
+    )
     store.mark_manifest(job_id, str(manifest.path), job.done, manifest.images)
     return store.job(job_id)

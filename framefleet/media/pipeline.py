@@ -425,7 +425,8 @@ def write_manifest(
 ) -> None:
     """Write a manifest atomically: JSON lines, one per image, then one per missing requested
     time (those carry a ``missing`` key and no ``path``)."""
-    records: list[dict[str, Any]] = [asdict(r) for r in (*images, *missing)]
+    records: list[dict[str, Any]] = [asdict(r) for r in images]
+    records += [asdict(m) for m in missing]
     for record in records:
         if record.get("requested_times", ()) is None:
             del record["requested_times"]  # a grid's images: no such key, as before it existed

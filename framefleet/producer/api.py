@@ -20,13 +20,22 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Callable, Sequence
+from decimal import Decimal
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from framefleet.config import Settings, load_settings, redact_url
 from framefleet.errors import ConfigError, NothingToDoError
 from framefleet.jobs.message import DEFAULT_QUEUE
 from framefleet.jobs.state import JobStatus
+from framefleet.media.attimes import (
+    parse_time_values,
+    read_requested_times,
+    store_requested_times,
+    times_digest,
+)
 from framefleet.media.naming import DEFAULT_NAME_TEMPLATE
+from framefleet.media.pipeline import prepare_root
 from framefleet.media.specs import Mode, OutputSpec
 from framefleet.producer.backends import BACKENDS, Backend, Job, submit_plan
 from framefleet.producer.follow import Update
@@ -53,6 +62,12 @@ def submit(
     quality: int = 90,
     name_template: str = DEFAULT_NAME_TEMPLATE,
     fast_decode: bool = False,
+    at_times: str | os.PathLike[str] | Sequence[float | str | Decimal] | None = None,
+    times_column: str | None = None,
+    max_gap_ms: float | None = None,
+    sync: bool = False,
+    anchor: float | None = None,
+    max_skew_ms: float | None = None,
     tags: Sequence[str] = (),
     record_id: str | None = None,
     content: str | None = None,
@@ -72,6 +87,13 @@ def submit(
         out: the output root.
         fps, mode, resize, max_side_px, width, height, image_format, quality, name_template,
             fast_decode: what images to make (as `framefleet.OutputSpec`).
+        at_times: instead of ``fps``, requested times: a file of epoch seconds (one per line,
+            or the column ``times_column`` of a CSV) or the values; ``max_gap_ms``: a time
+            whose frame is older is reported missing.
+        sync: the cameras of each record share one grid, anchored at ``anchor`` (epoch
+            seconds) or the record's earliest start; the job writes framesets
+            (``{out}/_framesets/{record}.jsonl``); ``max_skew_ms``: a frameset whose camera's
+            frame is older is marked incomplete.
         tags, record_id, content: more filters (all tags; globs).
         segment_seconds: segment length (default: the setting, 10 s).
         backend: ``"local"`` (a process pool here) or ``"celery"`` (workers on the broker).
@@ -97,6 +119,11 @@ def submit(
         raise ConfigError(f"workers must be a whole number in 1..1024, got {workers!r}")
     if workers is not None and backend != "local":
         raise ConfigError("workers applies to the local backend; scale the queue with workers")
+    if at_times is not None and sync:
+        raise ConfigError("--sync samples a grid; --at-times gives the times: choose one")
+    if anchor is not None and not sync:
+        raise ConfigError("--anchor (anchor) applies to --sync")
+    requested = _requested_times(at_times, times_column)
     output = OutputSpec(
         out_dir=os.fspath(out),
         target_fps=str(fps),
@@ -109,9 +136,22 @@ def submit(
         quality=quality,
         name_template=name_template,
         fast_decode=fast_decode,
+        at_times=None if requested is None else times_digest(requested),
+        max_gap_ms=max_gap_ms,
     )
+    if requested is not None:  # kept under the output root: the job's segments read them there
+        store_requested_times(prepare_root(Path(output.out_dir)), requested)
     query = {"where": where, "tags": list(tags), "record_id": record_id, "content": content}
-    plan = _plan(catalog, settings, query, output=output, force=force)
+    plan = _plan(
+        catalog,
+        settings,
+        query,
+        output=output,
+        force=force,
+        sync=sync,
+        anchor=_epoch(anchor, "anchor"),
+        max_skew_ms=max_skew_ms,
+    )
     if not plan.segments:
         described = ", ".join(f"{k}={v!r}" for k, v in query.items() if v) or "no filter"
         url = catalog if isinstance(catalog, str) else settings.database_url
@@ -161,6 +201,7 @@ def _plan(
     *,
     output: OutputSpec,
     force: bool,
+    **planning: Any,
 ) -> Plan:
     from framefleet.catalog import Catalog
 
@@ -171,12 +212,45 @@ def _plan(
             record_id=query["record_id"],
             content=query["content"],
         )
-        return plan_job(rows, output=output, segment_seconds=settings.segment_seconds, force=force)
+        return plan_job(
+            rows,
+            output=output,
+            segment_seconds=settings.segment_seconds,
+            force=force,
+            **planning,
+        )
 
     if isinstance(catalog, Catalog):
         return plan(catalog)
     with Catalog(catalog or settings.database_url, create=False) as opened:
         return plan(opened)
+
+
+def _requested_times(
+    at_times: str | os.PathLike[str] | Sequence[float | str | Decimal] | None,
+    column: str | None,
+) -> list[Decimal] | None:
+    """The requested times, parsed strictly (from a file, or the values)."""
+    if at_times is None:
+        if column is not None:
+            raise ConfigError("--times-column (times_column) applies to --at-times")
+        return None
+    if isinstance(at_times, str | os.PathLike):
+        return read_requested_times(os.fspath(at_times), column=column)
+    return parse_time_values(at_times)
+
+
+def _epoch(value: object, name: str) -> float | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, int | float)
+        or isinstance(value, bool)
+        or not math.isfinite(value)
+        or abs(value) >= 1e11
+    ):
+        raise ConfigError(f"{name} must be epoch seconds, got {value!r}")
+    return float(value)
 
 
 def _check_segment_seconds(value: object) -> None:

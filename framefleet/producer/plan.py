@@ -18,12 +18,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from framefleet.catalog.kinds import is_video
 from framefleet.errors import FramefleetError, MediaError
+from framefleet.jobs.completion import Completion
 from framefleet.jobs.message import SegmentMessage
 from framefleet.media.gops import align_segments
 from framefleet.media.images import EXTENSIONS
@@ -53,10 +54,12 @@ class PlannedSegment:
 
 @dataclass(frozen=True)
 class Plan:
-    """All segments of a job in plan order, and how many videos they come from."""
+    """All segments of a job in plan order, how many videos they come from, and what to do
+    when the job completes."""
 
     segments: tuple[PlannedSegment, ...]
     videos: int
+    completion: Completion = field(default_factory=Completion)
 
     @property
     def pending(self) -> tuple[PlannedSegment, ...]:
@@ -101,6 +104,9 @@ def plan_job(
     segment_seconds: float,
     force: bool = False,
     takeover: bool | None = None,
+    sync: bool = False,
+    anchor: float | None = None,
+    max_skew_ms: float | None = None,
 ) -> Plan:
     """Segments for every video row in ``rows`` (other rows are ignored); see the module doc.
 
@@ -109,19 +115,35 @@ def plan_job(
         segment_seconds: segment length; the tail segment may be shorter (and is open-ended).
         force: plan every segment, even those whose manifest exists.
         takeover: replace images another spec owns under the same names (default: ``force``).
+        sync: the cameras of a record share one grid, anchored at ``anchor`` (epoch seconds)
+            or else at the earliest ``start_timestamp`` among the record's matched files;
+            the job writes each record's framesets when it completes.
+        max_skew_ms: with ``sync``: a frameset whose camera's frame is older is incomplete.
     """
     takeover = force if takeover is None else takeover
+    completion = Completion(framesets=sync, max_skew_ms=max_skew_ms)
     videos: dict[tuple[str, str], Mapping[str, Any]] = {}
     for row in rows:
         if is_video_row(row):
             videos.setdefault((str(row["path"]), _content(row)), row)
     ordered = sorted(videos.values(), key=lambda r: (str(r["record_id"]), _content(r), r["path"]))
+    anchors = _record_anchors(ordered, anchor) if sync else {}
     segments: list[PlannedSegment] = []
     root = Path(output.out_dir)
     names: dict[str, SegmentSpec] = {}  # image name pattern -> the recording that writes it
     for row in ordered:
         try:
-            specs = _video_segments(row, output=output, segment_seconds=segment_seconds)
+            grid_anchor = None
+            if sync:
+                grid_anchor = anchors.get(str(row["record_id"]))
+                if grid_anchor is None or _number(row.get("start_timestamp")) is None:
+                    raise MediaError(
+                        f"{row['path']}: --sync needs the start_timestamp of every camera of "
+                        f"record {row['record_id']!r} (epoch seconds), and this file has none"
+                    )
+            specs = _video_segments(
+                row, output=output, segment_seconds=segment_seconds, grid_anchor=grid_anchor
+            )
             _check_names(specs[0], names, takeover=takeover)
         except Exception as e:  # one recording's problem, whatever it is, fails it alone
             spec = _whole_recording(row, output)
@@ -130,7 +152,7 @@ def plan_job(
         for spec in specs:
             skipped = not force and (root / spec.manifest_name).is_file()
             segments.append(PlannedSegment(len(segments), spec, skipped))
-    return Plan(tuple(segments), len(ordered))
+    return Plan(tuple(segments), len(ordered), completion)
 
 
 def _check_names(spec: SegmentSpec, names: dict[str, SegmentSpec], *, takeover: bool) -> None:
@@ -178,8 +200,25 @@ def _content(row: Mapping[str, Any]) -> str:
     return str(row.get("contents") or "video")
 
 
+def _record_anchors(rows: Iterable[Mapping[str, Any]], anchor: float | None) -> dict[str, float]:
+    """Each record's grid anchor: ``anchor``, else its earliest matched start."""
+    anchors: dict[str, float] = {}
+    for row in rows:
+        start = _number(row.get("start_timestamp"))
+        record = str(row["record_id"])
+        if anchor is not None:
+            anchors[record] = anchor
+        elif start is not None:
+            anchors[record] = min(start, anchors.get(record, start))
+    return anchors
+
+
 def _video_segments(
-    row: Mapping[str, Any], *, output: OutputSpec, segment_seconds: float
+    row: Mapping[str, Any],
+    *,
+    output: OutputSpec,
+    segment_seconds: float,
+    grid_anchor: float | None = None,
 ) -> list[SegmentSpec]:
     timestamps = None if not row.get("timestamps_path") else str(row["timestamps_path"])
     version = source_version(str(row["path"]), timestamps)
@@ -194,6 +233,7 @@ def _video_segments(
             start_seconds=start_seconds,
             end_seconds=end_seconds,
             source_version=version,
+            grid_anchor=grid_anchor,
             output=output,
         )
 

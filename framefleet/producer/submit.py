@@ -15,6 +15,7 @@ from typing import Any
 
 from framefleet.config import Settings
 from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
+from framefleet.jobs.completion import Completion
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
@@ -31,13 +32,18 @@ def new_job_id(*, local: bool = False) -> str:
 
 
 def job_spec(
-    output: OutputSpec, *, segment_seconds: float, query: Mapping[str, Any] | None = None
+    output: OutputSpec,
+    *,
+    segment_seconds: float,
+    query: Mapping[str, Any] | None = None,
+    completion: Completion | None = None,
 ) -> dict[str, Any]:
     """What a job was asked for (kept in the store and shown by ``status``)."""
     return {
         "output": asdict(output),
         "segment_seconds": segment_seconds,
         "query": dict(query or {}),
+        "completion": (completion or Completion()).to_dict(),
     }
 
 
@@ -58,7 +64,9 @@ def record_job(
     store.create_job(
         job_id,
         out_dir=output.out_dir,
-        spec=job_spec(output, segment_seconds=segment_seconds, query=query),
+        spec=job_spec(
+            output, segment_seconds=segment_seconds, query=query, completion=plan.completion
+        ),
         messages=messages,
         skipped=plan.skipped_ids,
         failed=plan.errors,
