@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 from pathlib import Path
@@ -120,3 +121,44 @@ def test_the_same_api_submits_to_celery_workers(
     assert (status.state, status.images, status.mode) == ("done", 10, "queue")
     again = open_job(job.job_id, settings=settings)
     assert again.status().manifest == status.manifest
+
+
+def test_extract_at_times_and_sync_through_the_cli(tmp_path: Path) -> None:
+    from framefleet.media.synthetic import ClipSpec, make_clip
+
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    for name, content, start in (("front", "camera/front", 100.0), ("rear", "camera/rear", 100.3)):
+        video = make_clip(videos / f"{name}.mp4", ClipSpec(frames=60))
+        (videos / f"{name}.mp4.json").write_text(
+            '{"record_id": "r", "path": "%s.mp4", "start_timestamp": %s, "contents": "%s"}'
+            % (name, start, content)
+        )
+        assert video.is_file()
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    runner = CliRunner()
+    assert runner.invoke(main, ["catalog", "add", "--db", url, str(videos)]).exit_code == 0
+
+    synced = runner.invoke(
+        main,
+        ["extract", "--db", url, "--out", str(tmp_path / "sync"), "--local", "--sync",
+         "--max-skew", "40"],
+    )  # fmt: skip
+    assert synced.exit_code == 0, synced.output
+    lines = (tmp_path / "sync" / "_framesets" / "r.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    assert first["grid_time"] == 100.0 and first["cameras"]["camera/rear"] is None
+    assert not first["complete"] and json.loads(lines[1])["complete"]
+
+    times = tmp_path / "lidar.txt"
+    times.write_text("100.1\n100.45\n101.9\n")
+    at = runner.invoke(
+        main,
+        ["extract", "--db", url, "--out", str(tmp_path / "at"), "--local", "--at-times",
+         str(times), "--max-gap", "100"],
+    )  # fmt: skip
+    assert at.exit_code == 0, at.output
+    manifest = manifest_lines(next((tmp_path / "at" / "_jobs").glob("*.jsonl")))
+    answered = sorted(t for line in manifest for t in line.get("requested_times", []))
+    assert answered == [100.1, 100.45, 100.45, 101.9, 101.9]  # rear: from 100.3 on
+    assert [line["requested_time"] for line in manifest if "missing" in line] == [100.1]
