@@ -130,10 +130,8 @@ def test_extract_at_times_and_sync_through_the_cli(tmp_path: Path) -> None:
     videos.mkdir()
     for name, content, start in (("front", "camera/front", 100.0), ("rear", "camera/rear", 100.3)):
         video = make_clip(videos / f"{name}.mp4", ClipSpec(frames=60))
-        (videos / f"{name}.mp4.json").write_text(
-            '{"record_id": "r", "path": "%s.mp4", "start_timestamp": %s, "contents": "%s"}'
-            % (name, start, content)
-        )
+        meta = {"record_id": "r", "path": f"{name}.mp4", "start_timestamp": start}
+        (videos / f"{name}.mp4.json").write_text(json.dumps({**meta, "contents": content}))
         assert video.is_file()
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
     runner = CliRunner()
