@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -134,20 +135,28 @@ def image_file(out_root: Path, line: Line) -> Path:
     assert line.path is not None
     path = out_root / line.path
     try:
-        size = os.stat(path).st_size
-        regular = path.is_file()
+        found = os.stat(path)
     except OSError as e:
         raise _missing(line, path, e.strerror or str(e)) from e
-    if not regular:
+    check_file(path, found, line)
+    return path
+
+
+def check_file(path: Path, found: os.stat_result, line: Line) -> None:
+    """Refuse an image that is not a regular file of the size its line gives.
+
+    Raises:
+        OutputError: naming the image, the line and what to do.
+    """
+    if not stat.S_ISREG(found.st_mode):
         raise _missing(line, path, "not a regular file")
     expected = line.data.get("bytes")
-    if isinstance(expected, int) and not isinstance(expected, bool) and expected != size:
+    if isinstance(expected, int) and not isinstance(expected, bool) and expected != found.st_size:
         raise OutputError(
-            f"image {str(path)!r} (manifest line {line.number}) has {size} bytes on disk, the "
-            f"manifest says {expected}: it was rewritten after the job; run the job again "
-            "(or with --force) so that its manifest describes it"
+            f"image {str(path)!r} (manifest line {line.number}) has {found.st_size} bytes on "
+            f"disk, the manifest says {expected}: it was rewritten after the job; run the job "
+            "again (or with --force) so that its manifest describes it"
         )
-    return path
 
 
 def _missing(line: Line, path: Path, reason: str) -> OutputError:

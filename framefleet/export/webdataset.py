@@ -32,8 +32,8 @@ from framefleet.export.layout import atomic_output, shard_path, shard_prefix
 from framefleet.export.lines import (
     Line,
     Sources,
+    check_file,
     check_images,
-    image_file,
     iter_lines,
     source_fields,
 )
@@ -119,13 +119,11 @@ def _samples(manifest: Path, root: Path, sources: Sources | None) -> Iterator[_S
     for line in iter_lines(manifest):
         if line.path is None:
             continue  # a requested time no frame answers: a row, not an image
-        key = sample_key(line.path)
-        image = image_file(root, line)
         data: dict[str, Any] = dict(line.data)
         if sources is not None:
             data["source"] = source_fields(line, sources)
         text = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        yield line, key, image, text.encode("ascii")
+        yield line, sample_key(line.path), root / line.path, text.encode("ascii")
 
 
 def _write_shard(
@@ -147,11 +145,12 @@ def _add_sample(tar: tarfile.TarFile, sample: _Sample) -> None:
     reader = _ImageReader(image, line)
     try:
         with image.open("rb") as src:
-            size = os.fstat(src.fileno()).st_size
+            found = os.fstat(src.fileno())
+            check_file(image, found, line)  # checked before, but it may have changed since
             head = src.read(16)
             src.seek(0)
-            reader.src, reader.left = src, size
-            tar.addfile(_member(f"{key}.{_extension(head, image)}", size), reader)
+            reader.src, reader.left = src, found.st_size
+            tar.addfile(_member(f"{key}.{_extension(head, image)}", found.st_size), reader)
     except OSError as e:
         if reader.src is not None:
             raise  # writing the shard failed: `atomic_output` says so
