@@ -51,8 +51,9 @@ from bench._workload import OUT_DIR, seed_clip  # noqa: E402
 from framefleet.config import load_settings  # noqa: E402
 from framefleet.jobs import JobStore  # noqa: E402
 from framefleet.media.specs import OutputSpec  # noqa: E402
-from framefleet.producer import plan_job, submit_job  # noqa: E402
-from tests.deploy.stack import (  # noqa: E402
+from framefleet.producer.plan import plan_job  # noqa: E402
+from framefleet.producer.submit import submit_job  # noqa: E402
+from tests.deploy.engine import (  # noqa: E402
     Compose,
     docker,
     docker_client,

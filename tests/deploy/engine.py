@@ -1,4 +1,4 @@
-"""A real Docker engine and a docker-compose project of framefleet, for tests and benchmarks.
+"""A real Docker engine and docker-compose projects of framefleet, for tests and benchmarks.
 
 What it takes on a CI machine without a registry (issue 8): Debian's ``docker`` client (a newer
 client elsewhere on PATH may refuse the 20.10 engine's API), Debian's ``docker-compose`` 1.29 with
