@@ -35,13 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench._workload import OUT_DIR, seed_clip  # noqa: E402
 from framefleet.config import load_settings  # noqa: E402
-from framefleet.media.specs import OutputSpec, SegmentSpec  # noqa: E402
 from framefleet.jobs.broker import publish_segments  # noqa: E402
 from framefleet.jobs.limits import checked_limits  # noqa: E402
-from framefleet.producer.local import run_local  # noqa: E402
 from framefleet.jobs.message import SegmentMessage  # noqa: E402
-from framefleet.producer.plan import plan_job  # noqa: E402
 from framefleet.jobs.store import JobStore  # noqa: E402
+from framefleet.media.specs import OutputSpec, SegmentSpec  # noqa: E402
+from framefleet.producer.local import run_local  # noqa: E402
+from framefleet.producer.plan import plan_job  # noqa: E402
 from framefleet.producer.submit import new_job_id, submit_job  # noqa: E402
 
 SEGMENT_SECONDS = 10.0

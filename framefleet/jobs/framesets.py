@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from framefleet.media.images import inside, write_atomic
+from framefleet.media.manifest import read_manifest
 from framefleet.media.naming import FRAMESETS_DIR, path_safe
-from framefleet.media.pipeline import read_manifest
 from framefleet.media.sampling import parse_fps
 from framefleet.media.specs import SegmentSpec
 from framefleet.media.timing import exact

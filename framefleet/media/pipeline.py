@@ -9,7 +9,6 @@ with a manifest is complete, and running it again writes nothing.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -31,6 +30,13 @@ from framefleet.errors import (
 from framefleet.media.attimes import load_requested_times
 from framefleet.media.decode import DecodeStats, decode_frames
 from framefleet.media.images import EXTENSIONS, encode_image, frame_to_rgb, inside, write_atomic
+from framefleet.media.manifest import (
+    ImageRecord,
+    MissingRecord,
+    read_manifest,
+    read_manifest_lines,
+    write_manifest,
+)
 from framefleet.media.naming import INDEX_DIR, path_safe, render_name
 from framefleet.media.ownership import claim_names, still_owner
 from framefleet.media.probe import VideoIndex, index_video
@@ -39,46 +45,24 @@ from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
 from framefleet.media.timing import FrameTimes, exact, frame_times, read_timestamps_csv
 from framefleet.media.writer import OverlappedWriter
 
+__all__ = [  # ImageRecord and read_manifest live in `manifest`; they are known from here too
+    "DEFAULT_MAX_FRAME_PIXELS",
+    "ImageRecord",
+    "PlannedFrame",
+    "SegmentPlan",
+    "SegmentResult",
+    "check_window",
+    "iter_segment_frames",
+    "plan_segment",
+    "prepare_root",
+    "process_segment",
+    "read_manifest",
+    "read_manifest_lines",
+]
+
 DEFAULT_MAX_FRAME_PIXELS = 40_000_000
 """Frames larger than this are refused (8K UHD is 33 MP): a full-size frame and the decoder's
 reference frames take ~6 bytes a pixel each, so a 67 MP frame needs well over a gigabyte."""
-
-
-@dataclass(frozen=True)
-class ImageRecord:
-    """One line of a manifest: an image and where in the recording it comes from."""
-
-    path: str
-    """Relative to the output root."""
-    record_id: str
-    content: str
-    timestamp: float
-    """The frame's own time (epoch seconds when the recording start is known)."""
-    grid_time: float
-    """The grid time the frame stands for (same clock)."""
-    pts_seconds: float
-    """The frame's position in the stream, seconds from its first frame."""
-    width: int
-    height: int
-    bytes: int
-    spec: str = ""
-    """The identity of the spec that wrote the image (`SegmentSpec.identity`)."""
-    grid_count: int = 1
-    """How many consecutive grid times (``grid_time`` and the next ones) show this frame; for
-    requested times, how many it answers."""
-    requested_times: list[float] | None = None
-    """With requested times (``--at-times``): every one this frame answers."""
-
-
-@dataclass(frozen=True)
-class MissingRecord:
-    """A manifest line for a requested time no frame answers (``missing``: why)."""
-
-    record_id: str
-    content: str
-    requested_time: float
-    missing: str
-    spec: str = ""
 
 
 @dataclass
@@ -418,47 +402,3 @@ def prepare_root(root: Path) -> Path:
     if not root.is_dir():
         raise OutputError(f"output path {str(root)!r} is not a directory")
     return root.resolve()
-
-
-def write_manifest(
-    path: Path, images: list[ImageRecord], missing: Sequence[MissingRecord] = ()
-) -> None:
-    """Write a manifest atomically: JSON lines, one per image, then one per missing requested
-    time (those carry a ``missing`` key and no ``path``)."""
-    records: list[dict[str, Any]] = [asdict(r) for r in images]
-    records += [asdict(m) for m in missing]
-    for record in records:
-        if record.get("requested_times", ()) is None:
-            del record["requested_times"]  # a grid's images: no such key, as before it existed
-    lines = "".join(json.dumps(r, sort_keys=True) + "\n" for r in records)
-    write_atomic(path, lines.encode("utf-8", "surrogatepass"))
-
-
-def read_manifest(path: Path) -> list[ImageRecord]:
-    """The image records of a manifest written by `write_manifest` (missing times left out)."""
-    return read_manifest_lines(path)[0]
-
-
-def read_manifest_lines(path: Path) -> tuple[list[ImageRecord], list[MissingRecord]]:
-    """The image records and the missing requested times of a manifest.
-
-    Raises:
-        OutputError: the manifest is unreadable or not one of ours (delete it to redo).
-    """
-    images: list[ImageRecord] = []
-    missing: list[MissingRecord] = []
-    try:
-        with path.open(encoding="utf-8", errors="surrogatepass") as f:
-            for line in f:
-                if not line.strip():
-                    continue
-                data = json.loads(line)
-                if "missing" in data:
-                    missing.append(MissingRecord(**data))
-                else:
-                    images.append(ImageRecord(**data))
-    except (OSError, ValueError, TypeError) as e:
-        raise OutputError(
-            f"manifest {str(path)!r} is unreadable ({e}); delete it, or re-run with --force"
-        ) from e
-    return images, missing
