@@ -158,13 +158,46 @@ def migrate(engine: Engine) -> str:
             f"knows (newest: {head!r}); upgrade framefleet"
         )
     try:
-        with write_connection(engine) as connection:
+        with _migration_connection(engine) as connection:
             if connection.dialect.name == "postgresql":
                 connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_MIGRATION_LOCK})")
             command.upgrade(_alembic_config(connection), "head")
     except SQLAlchemyError as e:
         raise CatalogError(f"cannot migrate catalog {engine.url!r}: {_reason(e)}") from e
     return head
+
+
+@contextlib.contextmanager
+def _migration_connection(engine: Engine) -> Iterator[Connection]:
+    """A write transaction for schema changes.
+
+    On SQLite, foreign keys are not enforced while it runs and are checked before it commits:
+    SQLite's own procedure for changing a table (which SQLite can only do by copying it). With
+    them enforced, dropping the old copy of a table that others refer to would cascade into
+    them (``DROP TABLE files`` would empty ``contents``).
+    """
+    if engine.dialect.name != "sqlite":
+        with write_connection(engine) as connection:
+            yield connection
+        return
+    with engine.connect() as connection:
+        # The driver connection is in autocommit mode and no transaction has begun yet: a
+        # PRAGMA that is a no-op inside a transaction takes effect here.
+        driver = connection.connection.dbapi_connection
+        assert driver is not None
+        driver.execute("PRAGMA foreign_keys=OFF")
+        try:
+            connection = connection.execution_options(**{_WRITE: True})
+            with connection.begin():
+                yield connection
+                broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                if broken:
+                    raise CatalogError(
+                        f"migrating catalog {engine.url!r} would leave {len(broken)} rows "
+                        f"pointing at missing rows (first: {tuple(broken[0])}); nothing was changed"
+                    )
+        finally:
+            driver.execute("PRAGMA foreign_keys=ON")
 
 
 def _reason(error: BaseException) -> str:

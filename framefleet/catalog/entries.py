@@ -82,9 +82,13 @@ class FileEntry:
     width: int | None = None
     height: int | None = None
     frame_count: int | None = None
+    source_file_id: int | None = None
+    """For an image a job extracted (`framefleet.catalog.derived`): its video's row id."""
+    job_id: str | None = None
+    """For an image a job extracted: the job that registered it."""
 
 
-_NAMES = ("record_id", "database_id", "sub_record_id", "data_type", "content_type")
+_NAMES = ("record_id", "database_id", "sub_record_id", "data_type", "content_type", "job_id")
 _PER_CONTENT_NAMES = ("msg_type", "msg_md5sum")
 _NUMBERS = {
     "start_timestamp": TIMESTAMP_RANGE,
@@ -93,7 +97,7 @@ _NUMBERS = {
     "duration_seconds": (0.0, TIMESTAMP_RANGE[1]),
     "fps": (0.0, 1e6),
 }
-_INTEGERS = ("count", "width", "height", "frame_count")
+_INTEGERS = ("count", "width", "height", "frame_count", "source_file_id")
 
 
 def check_entry(entry: FileEntry) -> None:

@@ -1,10 +1,12 @@
 """The catalog schema: files, their contents, the contents' tags, and a little catalog metadata.
 
 One row in ``files`` per data file (a video, a timestamps CSV, a rosbag...) with pydtk's fields and,
-for videos, what a probe measured. A file holds one or more *contents* (pydtk's word for a stream,
-e.g. ``camera/front-center``); each content has tags. Contents, tag names and the content-tag
-pairs live in their own indexed tables so that "every file whose content is tagged *camera* and
-*front*" is an index walk, not a scan of a ``;``-joined string as in pydtk's SQL handler.
+for videos, what a probe measured; images a job extracted can be registered too (data type
+``derived``, linked to their video and job: `framefleet.catalog.derived`). A file holds one or
+more *contents* (pydtk's word for a stream, e.g. ``camera/front-center``); each content has tags.
+Contents, tag names and the content-tag pairs live in their own indexed tables so that "every
+file whose content is tagged *camera* and *front*" is an index walk, not a scan of a
+``;``-joined string as in pydtk's SQL handler.
 
 pydtk keeps ``msg_type``, ``msg_md5sum``, ``count`` and ``frequency`` per content (a rosbag has one
 per topic). They are stored on the file (the sidecar's top-level values) and on the content (the
@@ -69,6 +71,14 @@ class File(Base):
     sidecar_path: Mapped[str | None] = mapped_column(String(4096))
     """The sidecar that described the file (stored like ``path``); None for a probed video. A
     different sidecar describing the same file is refused while this one still exists."""
+    source_file_id: Mapped[int | None] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), index=True
+    )
+    """For an image a job extracted (`framefleet.catalog.derived`): the video it comes from.
+    A video keeps its id when re-ingested, so the link survives; removing the video removes
+    its images' rows."""
+    job_id: Mapped[str | None] = mapped_column(String(255), index=True)
+    """For an image a job extracted: the job that registered it."""
 
 
 class Content(Base):

@@ -44,13 +44,14 @@ _PYDTK_FILE_KEYS = (
 )
 _PER_CONTENT_KEYS = ("msg_type", "msg_md5sum", "count", "frequency")
 _PROBE_KEYS = ("duration_seconds", "fps", "width", "height", "frame_count")
+_DERIVED_KEYS = ("source_file_id", "job_id")
 
 
 def _columns() -> list[ColumnElement[Any]]:
     cols: list[ColumnElement[Any]] = [F.c.id, C.c.id.label("content_id"), C.c.name]
     cols += [F.c[k] for k in _PYDTK_FILE_KEYS]
     cols += [func.coalesce(C.c[k], F.c[k]).label(k) for k in _PER_CONTENT_KEYS]
-    cols += [F.c[k] for k in _PROBE_KEYS]
+    cols += [F.c[k] for k in (*_PROBE_KEYS, *_DERIVED_KEYS)]
     cols.append(_TS.path.label("timestamps_path"))
     return cols
 
@@ -149,7 +150,7 @@ def _to_dict(row: Any, tags: list[str], base_dir: Path | None) -> dict[str, Any]
     item["tags"] = tags
     item["id"] = row["id"]
     item["timestamps_path"] = absolute(row["timestamps_path"], base_dir)
-    item.update({key: row[key] for key in _PROBE_KEYS})
+    item.update({key: row[key] for key in (*_PROBE_KEYS, *_DERIVED_KEYS)})
     return item
 
 

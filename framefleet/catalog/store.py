@@ -15,7 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Engine, Select, delete, insert, select
+from sqlalchemy import ColumnElement, Engine, Select, and_, delete, insert, select
 from sqlalchemy.exc import InterfaceError, OperationalError, SQLAlchemyError
 
 from framefleet.catalog import results
@@ -177,6 +177,7 @@ class Catalog:
         content: str | None = None,
         since: TimeLike | None = None,
         until: TimeLike | None = None,
+        derived: bool = True,
     ) -> QueryResult:
         """Files and contents matching a filter, as pydtk-shaped metadata dicts.
 
@@ -189,6 +190,8 @@ class Catalog:
             content: a glob on the content name, e.g. ``camera/*``.
             since: files ending at or after this time (epoch seconds, ISO text, or datetime).
             until: files starting before this time.
+            derived: include the images jobs registered (`framefleet.catalog.derived`); the
+                planner passes False, so that it never fetches thousands of images to skip.
 
         Returns:
             An iterator of dicts, one per (file, content), in the order they were added. Keys:
@@ -196,7 +199,8 @@ class Catalog:
             start_timestamp, end_timestamp, content_type, contents, msg_type, msg_md5sum, count,
             frequency, tags) with an absolute ``path``, plus ``id`` (the file's row id),
             ``timestamps_path`` (the linked camera timestamps CSV, absolute, or None) and the
-            probe's ``duration_seconds``, ``fps``, ``width``, ``height``, ``frame_count``.
+            probe's ``duration_seconds``, ``fps``, ``width``, ``height``, ``frame_count``, and
+            for a registered image ``source_file_id`` and ``job_id`` (else None).
 
         Raises:
             QueryError: the filter does not parse or is too large; raised here, before any
@@ -212,6 +216,8 @@ class Catalog:
             base_dir=self.base_dir,
             sqlite=self._engine.dialect.name == "sqlite",
         )
+        if not derived:
+            condition = and_(condition, F.c.source_file_id.is_(None))
         return QueryResult(self, condition)
 
     def _matching_ids(self, condition: ColumnElement[bool]) -> list[int]:
@@ -220,9 +226,16 @@ class Catalog:
     def _fetch(self, content_ids: Sequence[int]) -> list[dict[str, Any]]:
         return results.fetch(self._engine, content_ids, self.base_dir)
 
-    def get_record(self, record_id: str) -> dict[str, Any] | None:
-        """One recording: its time span and its files (query dicts), or None when unknown."""
-        items = list(QueryResult(self, F.c.record_id == record_id))
+    def get_record(self, record_id: str, *, derived: bool = False) -> dict[str, Any] | None:
+        """One recording: its time span and its files (query dicts), or None when unknown.
+
+        ``derived``: list the images jobs registered among its files too (there may be
+        thousands); by default only the recording's own files.
+        """
+        condition = F.c.record_id == record_id
+        if not derived:
+            condition = and_(condition, F.c.source_file_id.is_(None))
+        items = list(QueryResult(self, condition))
         return results.record_summary(record_id, items) if items else None
 
     def stats(self) -> dict[str, Any]:

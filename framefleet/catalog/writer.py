@@ -14,11 +14,11 @@ from dataclasses import fields
 from pathlib import PurePosixPath
 from typing import Any, Literal, NamedTuple
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from framefleet.catalog.entries import FileEntry
-from framefleet.catalog.kinds import is_video
+from framefleet.catalog.kinds import is_image, is_image_column, is_video
 from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
@@ -172,6 +172,8 @@ def tag_ids_for(connection: Connection, names: set[str]) -> dict[str, int]:
 
 
 def _is_timestamps(path: str, content_type: str | None) -> bool:
+    if is_image(content_type):
+        return False
     return content_type == "text/csv" or is_timestamps_csv_name(path)
 
 
@@ -180,6 +182,7 @@ def link_timestamps(connection: Connection, record_ids: Iterable[str]) -> None:
 
     Among the CSVs of that record and content, the one named ``<video stem>_timestamps.csv``
     beside the video wins; then any ``*_timestamps.csv``; then any ``text/csv`` (lowest id first).
+    Images (registered by a job: thousands per record) are neither, and are not read.
     """
     by_key: dict[tuple[str, str], list[tuple[int, int, str, str | None, int | None]]]
     updates: list[dict[str, Any]] = []
@@ -196,7 +199,7 @@ def link_timestamps(connection: Connection, record_ids: Iterable[str]) -> None:
                 C.c.timestamps_file_id,
             )
             .join(F, C.c.file_id == F.c.id)
-            .where(F.c.record_id.in_(chunk))
+            .where(F.c.record_id.in_(chunk), not_(is_image_column(F.c.content_type)))
         )
         for record_id, name, content_id, file_id, path, content_type, linked in rows:
             by_key[(record_id, name)].append((content_id, file_id, path, content_type, linked))
