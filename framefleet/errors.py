@@ -34,6 +34,16 @@ class TruncatedVideoError(MediaError):
     """Raised when a video ends before its index says it should; frames before the cut are kept."""
 
 
+class InvalidBagError(InvalidVideoError):
+    """Raised when a ROS bag or MCAP file cannot be read: not a bag, no image topic, an unknown
+    topic, an unsupported encoding or compression, or a malformed message."""
+
+
+class TruncatedBagError(TruncatedVideoError):
+    """Raised when a bag ends before its last message (cut while copying or recording); the
+    messages before the cut are kept and the message says where it stopped."""
+
+
 class TimestampsError(MediaError):
     """Raised when a per-frame timestamps CSV is malformed or does not match its video."""
 

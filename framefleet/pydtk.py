@@ -5,6 +5,12 @@ pydtk lays a recording out as data files with companions beside them::
     records/016_.../data/camera_01.mp4                 a video
     records/016_.../data/camera_01.mp4.json            its sidecar metadata (`sidecar_for`)
     records/016_.../data/camera_01_timestamps.csv      its camera clock (`timestamps_csv_for`)
+    records/016_.../data/drive.bag                     a ROS1 bag (cameras are image topics)
+    records/016_.../data/drive.bag.json                its sidecar (contents: topic names)
+
+Bags (`bag_kind`): a ROS1 bag is a ``*.bag`` file; a ROS2 bag is a folder holding
+``metadata.yaml`` and its ``*.db3`` or ``*.mcap`` storage files; a plain MCAP file is a
+``*.mcap`` file outside such a folder. Their image topics (`IMAGE_MSG_TYPES`) are cameras.
 
 The camera timestamps CSV has one row per frame, in frame order, no header:
 ``epoch_ms, byte_offset, size, is_keyframe``. Only the first column is read, strictly
@@ -22,8 +28,9 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import PurePath
-from typing import TypeVar
+from typing import Any, Literal, TypeVar
 
 from framefleet.errors import TimestampsError
 
@@ -33,6 +40,31 @@ SIDECAR_SUFFIX = ".json"
 """A sidecar is its data file's name plus this."""
 TIMESTAMPS_SUFFIX = "_timestamps.csv"
 """A camera clock is its video's stem plus this."""
+
+ROS1_BAG_SUFFIX = ".bag"
+"""A ROS1 bag file."""
+MCAP_SUFFIX = ".mcap"
+"""A plain MCAP file, or a ROS2 bag's storage file."""
+ROS2_METADATA_NAME = "metadata.yaml"
+"""What makes a folder a ROS2 bag (with its storage files beside it)."""
+ROS2_STORAGE_SUFFIXES = (".db3", ".mcap")
+"""Suffixes of a ROS2 bag's storage files."""
+BagKind = Literal["ros1", "ros2", "mcap"]
+BAG_CONTENT_TYPES: dict[BagKind, str] = {
+    "ros1": "application/x-rosbag",
+    "ros2": "application/x-ros2bag",
+    "mcap": "application/x-mcap",
+}
+"""The catalog's ``content_type`` of each kind of bag."""
+IMAGE_MSG_TYPES = frozenset(
+    {
+        "sensor_msgs/msg/Image",
+        "sensor_msgs/msg/CompressedImage",
+        "sensor_msgs/Image",
+        "sensor_msgs/CompressedImage",
+    }
+)
+"""Message types of camera topics, in their ROS2 and ROS1 spellings."""
 
 MAX_CSV_BYTES = 256 * 1024 * 1024
 """Largest camera CSV read: ~7 million rows, 65 hours at 30 fps."""
@@ -52,6 +84,48 @@ _EXPECTED = "expected rows 'epoch_ms, byte_offset, size, is_keyframe', e.g. '148
 def is_video_name(name: str) -> bool:
     """A file name with a video suffix (any case)."""
     return name.lower().endswith(VIDEO_SUFFIXES)
+
+
+def is_bag_file_name(name: str) -> bool:
+    """A file name with a bag suffix (``.bag``, ``.mcap``; any case). A ``.mcap`` file inside a
+    ROS2 bag folder is that bag's storage, not a bag of its own (`bag_kind` tells)."""
+    return name.lower().endswith((ROS1_BAG_SUFFIX, MCAP_SUFFIX))
+
+
+def is_ros2_bag_dir(path: str | os.PathLike[str]) -> bool:
+    """A folder with ``metadata.yaml`` and at least one ``*.db3`` or ``*.mcap`` file."""
+    if not os.path.isfile(os.path.join(path, ROS2_METADATA_NAME)):
+        return False
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return False
+    return any(n.lower().endswith(ROS2_STORAGE_SUFFIXES) for n in names)
+
+
+def bag_kind(path: str | os.PathLike[str]) -> BagKind | None:
+    """What kind of bag ``path`` is (None: not a bag). Looks at names only, except for folders
+    and for a ``.mcap`` file, whose folder is checked for being a ROS2 bag."""
+    if os.path.isdir(path):
+        return "ros2" if is_ros2_bag_dir(path) else None
+    name = os.fspath(path).lower()
+    if name.endswith(ROS1_BAG_SUFFIX):
+        return "ros1"
+    if name.endswith(MCAP_SUFFIX):
+        parent = os.path.dirname(os.path.abspath(path))
+        return "ros2" if os.path.isfile(os.path.join(parent, ROS2_METADATA_NAME)) else "mcap"
+    return None
+
+
+def is_image_msg_type(msg_type: str | None) -> bool:
+    """A camera's message type: ``sensor_msgs/(msg/)Image`` or ``CompressedImage``."""
+    return msg_type in IMAGE_MSG_TYPES
+
+
+def is_image_topic(row: Mapping[str, Any]) -> bool:
+    """A catalog result (a pydtk metadata dict) that is a bag's image topic: its ``msg_type`` is
+    an image type. Never true for a video, whose content has no message type."""
+    return is_image_msg_type(row.get("msg_type"))
 
 
 def is_timestamps_csv_name(name: str) -> bool:
