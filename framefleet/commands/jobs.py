@@ -27,9 +27,10 @@ from framefleet.commands._common import (
 from framefleet.commands.progress import JobProgress, format_duration
 from framefleet.config import Settings
 from framefleet.errors import NothingToDoError, QueueError
+from framefleet.jobs.connection import redis_errors
 from framefleet.jobs.message import DEFAULT_QUEUE
 from framefleet.jobs.state import JobStatus
-from framefleet.jobs.store import JobStore, redis_errors
+from framefleet.jobs.store import JobStore
 from framefleet.producer import api
 from framefleet.producer.backends import Job, LocalJob, QueuedJob, open_job
 from framefleet.producer.local import default_workers

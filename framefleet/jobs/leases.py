@@ -24,7 +24,8 @@ from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
 from framefleet.jobs.limits import time_limits
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import SegmentMessage
-from framefleet.jobs.store import JobStore, Reaped
+from framefleet.jobs.state import Reaped
+from framefleet.jobs.store import JobStore
 
 log = logging.getLogger("framefleet.leases")
 

@@ -19,8 +19,7 @@ from typing import Any
 
 from framefleet.errors import JobNotFoundError, OutputError
 from framefleet.jobs.message import SegmentMessage
-from framefleet.jobs.state import JobStatus, SegmentState, new_job_fields
-from framefleet.jobs.store import Delivery
+from framefleet.jobs.state import Delivery, JobStatus, SegmentState, new_job_fields
 from framefleet.media.images import inside
 from framefleet.media.naming import JOBS_DIR, path_safe
 

@@ -141,6 +141,45 @@ class SegmentState:
         return f"{line}: {self.error}" if self.error else line
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What beginning a delivery of a segment found: the attempt number, and whether to run."""
+
+    attempt: int
+    flag: int = 0
+
+    @property
+    def run(self) -> bool:
+        return self.flag == 0
+
+    @property
+    def already_done(self) -> bool:
+        return self.flag == 1
+
+    @property
+    def unknown_job(self) -> bool:
+        return self.flag == 2
+
+    @property
+    def held_elsewhere(self) -> bool:
+        """Another delivery of the segment holds a live lease (this one is a duplicate)."""
+        return self.flag == 3
+
+    @property
+    def already_failed(self) -> bool:
+        return self.flag == 4
+
+
+@dataclass(frozen=True)
+class Reaped:
+    """A lease found expired: re-enqueued (``message``) or failed (out of attempts)."""
+
+    job_id: str
+    segment_id: int
+    message: SegmentMessage | None
+    completed_job: bool = False
+
+
 def new_job_fields(
     job_id: str,
     *,

@@ -8,17 +8,13 @@ that no worker consumes its queue.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-import redis
-
-from framefleet.config import redact_url
 from framefleet.errors import JobNotFoundError, MessageError, QueueError
 from framefleet.jobs import scripts
+from framefleet.jobs.connection import RedisClient, connect
 from framefleet.jobs.keys import (
     JOBS_INDEX,
     LEASES,
@@ -29,7 +25,7 @@ from framefleet.jobs.keys import (
     parse_lease_member,
 )
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
-from framefleet.jobs.state import JobStatus, SegmentState, new_job_fields
+from framefleet.jobs.state import Delivery, JobStatus, Reaped, SegmentState, new_job_fields
 
 RECENT_JOBS_KEPT = 1000
 _CHUNK = 2000
@@ -39,75 +35,6 @@ GAVE_UP = (
     "(killed, out of memory, a crash in native code, or its host lost)"
 )
 """Why a segment that kills its worker every time failed (``%d``: how many deliveries)."""
-
-RedisClient = redis.Redis
-REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
-"""Errors that mean "Redis is not answering right now" (includes "still loading its data")."""
-
-
-@contextlib.contextmanager
-def redis_errors(url: str) -> Iterator[None]:
-    """Turn "Redis does not answer" (or any Redis error) into a one-line `QueueError`."""
-    try:
-        yield
-    except redis.RedisError as e:
-        raise QueueError(
-            f"cannot use Redis at {redact_url(url)}: {e}; is it running there "
-            "(--broker / FRAMEFLEET_BROKER_URL)?"
-        ) from e
-
-
-def connect(url: str) -> RedisClient:
-    """A Redis client for the store: text replies, bounded waits, dead connections noticed."""
-    try:
-        return redis.Redis.from_url(
-            url,
-            decode_responses=True,
-            socket_connect_timeout=5,
-            socket_timeout=30,
-            health_check_interval=15,
-        )
-    except ValueError as e:
-        raise QueueError(f"bad Redis URL: {e}") from e
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """What `JobStore.begin` found: the attempt number, and whether to run the segment."""
-
-    attempt: int
-    flag: int = 0
-
-    @property
-    def run(self) -> bool:
-        return self.flag == 0
-
-    @property
-    def already_done(self) -> bool:
-        return self.flag == 1
-
-    @property
-    def unknown_job(self) -> bool:
-        return self.flag == 2
-
-    @property
-    def held_elsewhere(self) -> bool:
-        """Another delivery of the segment holds a live lease (this one is a duplicate)."""
-        return self.flag == 3
-
-    @property
-    def already_failed(self) -> bool:
-        return self.flag == 4
-
-
-@dataclass(frozen=True)
-class Reaped:
-    """A lease found expired: re-enqueued (``message``) or failed (out of attempts)."""
-
-    job_id: str
-    segment_id: int
-    message: SegmentMessage | None
-    completed_job: bool = False
 
 
 class JobStore:

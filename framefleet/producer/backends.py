@@ -20,10 +20,11 @@ from typing import Any, Literal, TypeVar
 
 from framefleet.config import Settings
 from framefleet.errors import ConfigError, JobNotFoundError, JobTimeoutError
+from framefleet.jobs.connection import redis_errors
 from framefleet.jobs.local_store import LocalJobStore
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
 from framefleet.jobs.state import JobStatus, SegmentState
-from framefleet.jobs.store import JobStore, redis_errors
+from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.follow import Update, follow_job
 from framefleet.producer.local import run_local

@@ -14,10 +14,11 @@ from collections.abc import Callable
 
 from framefleet.config import Settings
 from framefleet.errors import JobTimeoutError
+from framefleet.jobs.connection import REDIS_DOWN
 from framefleet.jobs.leases import Reaper
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.state import JobStatus
-from framefleet.jobs.store import REDIS_DOWN, JobStore
+from framefleet.jobs.store import JobStore
 
 Update = Callable[[JobStatus, str | None], None]
 """Called with every snapshot and what the job is waiting for (None: nothing in particular)."""

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from framefleet.config import Settings
 from framefleet.errors import FramefleetError
+from framefleet.jobs.connection import REDIS_DOWN
 from framefleet.jobs.leases import reap_expired_leases
-from framefleet.jobs.store import REDIS_DOWN, JobStore
+from framefleet.jobs.store import JobStore
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import logging
 import threading
 from types import TracebackType
 
+from framefleet.jobs.connection import REDIS_DOWN
 from framefleet.jobs.message import SegmentMessage
-from framefleet.jobs.store import REDIS_DOWN
 from framefleet.worker.report import Reporter
 
 log = logging.getLogger(__name__)

@@ -15,10 +15,11 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from framefleet.jobs.connection import REDIS_DOWN
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import SegmentMessage
-from framefleet.jobs.state import JobStatus
-from framefleet.jobs.store import REDIS_DOWN, Delivery, JobStore
+from framefleet.jobs.state import Delivery, JobStatus
+from framefleet.jobs.store import JobStore
 from framefleet.media.pipeline import SegmentResult
 
 log = logging.getLogger(__name__)

@@ -22,9 +22,10 @@ from celery import Celery, Task
 from celery.exceptions import SoftTimeLimitExceeded
 
 from framefleet.errors import ConfigError, FramefleetError, MediaError, MessageError, OutputError
+from framefleet.jobs.connection import REDIS_DOWN
 from framefleet.jobs.limits import visibility_timeout
 from framefleet.jobs.message import TASK_NAME, SegmentMessage
-from framefleet.jobs.store import GAVE_UP, REDIS_DOWN
+from framefleet.jobs.store import GAVE_UP
 from framefleet.media.pipeline import process_segment
 from framefleet.worker import hooks
 from framefleet.worker.lease import LeaseKeeper, LeaseLostError
