@@ -435,7 +435,9 @@ def test_dockerfile_needs_no_frontend_from_a_registry() -> None:
     assert not re.match(r"#\s*syntax\s*=", first), first
 
 
-@pytest.mark.parametrize("script", sorted(STANDINS.glob("**/*.sh")), ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "script", sorted(STANDINS.glob("**/*.sh")), ids=lambda p: str(p.relative_to(STANDINS))
+)
 def test_standin_scripts_parse(script: Path) -> None:
     """The stand-in recipes run only where Docker does; their syntax is checked everywhere."""
     shell = "sh" if script.read_text().startswith("#!/bin/sh") else "bash"
