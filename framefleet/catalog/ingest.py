@@ -7,6 +7,12 @@ the media engine): its record id is its file stem unless one is given, its start
 ``start_timestamp``, else the first row of ``<stem>_timestamps.csv`` beside it (which is added
 too, linked to the video), else 0 with a warning.
 
+Bags (a ROS1 ``*.bag``, a ROS2 bag folder, an MCAP file; with or without a sidecar) are read
+through the ``bag_topics`` callable the caller passes in: one row per bag, one content per image
+topic (`framefleet.catalog.bags`), its times from the header stamps or, with
+``bag_time="receive"``, the receive times. A bag's source key covers its files' sizes and
+mtimes, its sidecar and ``bag_time``: adding it again reads nothing.
+
 Ingest is idempotent: each row remembers a digest of what it was built from (the sidecar's path
 and bytes and its data file's size and mtime; a video's size and mtime), so adding a tree again
 re-parses sidecars but writes nothing and probes nothing; a changed sidecar, or a data file
@@ -33,6 +39,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from framefleet.catalog.bags import (
+    BAG_TIMES,
+    BagTime,
+    BagTopics,
+    bag_entry,
+    bag_record_id,
+    bag_state,
+)
 from framefleet.catalog.discover import discover_roots
 from framefleet.catalog.entries import FileEntry, VideoInfoLike, check_entry
 from framefleet.catalog.sidecar import read_sidecar, source_key
@@ -58,6 +72,7 @@ from framefleet.errors import (
 )
 from framefleet.pydtk import (
     SIDECAR_SUFFIX,
+    bag_kind,
     sidecar_for,
     timestamps_csv_for,
 )
@@ -100,6 +115,8 @@ def ingest_paths(
     batch_size: int = 1000,
     progress: Progress | None = None,
     confine: bool = False,
+    bag_topics: BagTopics | None = None,
+    bag_time: BagTime = "header",
 ) -> IngestReport:
     """Add the sidecars and videos under ``paths`` to ``catalog``.
 
@@ -116,6 +133,11 @@ def ingest_paths(
         confine: refuse sidecars whose data file lies outside the dataset root (the path given
             here that the sidecar was found under, or the catalog's base directory); without it
             they are added with a warning.
+        bag_topics: reads a bag's image topics (e.g. `framefleet.media.bags.image_topics`);
+            without it bags without a sidecar are reported as failed and bags with one are
+            catalogued as their sidecar describes them.
+        bag_time: the clock of bag rows' start and end: the image messages' ``header`` stamps
+            or their ``receive`` times in the bag.
 
     Returns:
         The counts and the reasons of failures and warnings (each naming its file).
@@ -125,6 +147,8 @@ def ingest_paths(
         CatalogError: the database cannot be reached or written at all.
     """
     _check_options(batch_size, start_timestamp, database_id, record_id)
+    if bag_time not in BAG_TIMES:
+        raise ConfigError(f"bag_time must be one of {', '.join(BAG_TIMES)}, got {bag_time!r}")
     candidates, bad = discover_roots(paths)
     run = _Ingest(
         catalog,
@@ -134,6 +158,8 @@ def ingest_paths(
         record_id=record_id,
         start_timestamp=start_timestamp,
         confine=confine,
+        bag_topics=bag_topics,
+        bag_time=bag_time,
         total=len(candidates),
         progress=progress,
     )
@@ -198,6 +224,8 @@ class _Ingest:
     record_id: str | None
     start_timestamp: float | None
     confine: bool
+    bag_topics: BagTopics | None
+    bag_time: BagTime
     total: int
     progress: Progress | None
     done: int = 0
@@ -235,6 +263,10 @@ class _Ingest:
                     raise built
                 if built is not None:
                     entries = self._accept_sidecar(candidate, root, built, known)
+                    if self.bag_topics is not None and bag_kind(built.path) is not None:
+                        entries = self._bag(candidate, built.path, known, built)
+                elif bag_kind(candidate) is not None:
+                    entries = self._bare_bag(candidate, known)
                 else:
                     entries = self._bare_video(candidate, known)
                 for entry in entries:
@@ -375,6 +407,50 @@ class _Ingest:
             database_id=self.database_id,
             start=self._start(video, csv, times_ms),
         )
+
+    def _bare_bag(self, bag: Path, known: dict[Path, KnownFile]) -> list[FileEntry]:
+        """The entry of a bag without a sidecar (unless a sidecar elsewhere describes it)."""
+        bag = bag.resolve()
+        check_paths([("path", bag)], show_path(bag))
+        previous = known.get(bag)
+        if previous is not None and previous.sidecar_path is not None:
+            gone = self._gone(previous.sidecar_path, bag)
+            if not gone:
+                self.report.unchanged += 1  # described by a sidecar elsewhere: that one rules
+                return []
+            self.warn(
+                bag,
+                f"{show_path(bag)}: was described by {show_path(previous.sidecar_path)}, "
+                f"which {gone}; read instead",
+            )
+        return self._bag(bag, bag, known, None)
+
+    def _bag(
+        self, candidate: Path, bag: Path, known: dict[Path, KnownFile], sidecar: FileEntry | None
+    ) -> list[FileEntry]:
+        """A bag's entry from its image topics, read only when the bag or its sidecar changed."""
+        options = (self.database_id or "", self.record_id or "", self.bag_time)
+        first = sidecar.source_key if sidecar is not None else bag
+        key = source_key(first, bag_state(bag), *options)
+        previous = known.get(bag)
+        if previous is not None and key == previous.source_key:
+            return [unchanged(bag, key)]
+        if self.bag_topics is None:
+            raise MetadataError(
+                f"{show_path(bag)}: no sidecar ({bag.name}.json), and reading bags is off"
+            )
+        entry, warnings = bag_entry(
+            bag,
+            self.bag_topics(bag),
+            key=key,
+            bag_time=self.bag_time,
+            record_id=self.record_id or bag_record_id(bag),
+            database_id=self.database_id,
+            sidecar=sidecar,
+        )
+        for message in warnings:
+            self.warn(candidate, message)
+        return [entry]
 
     def _start(self, video: Path, csv: Path, times_ms: tuple[int, ...]) -> float:
         if self.start_timestamp is not None:

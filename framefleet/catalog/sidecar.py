@@ -57,6 +57,7 @@ from framefleet.catalog.values import (
     text_problem,
 )
 from framefleet.errors import MetadataError
+from framefleet.pydtk import is_ros2_bag_dir
 
 INGEST_VERSION = "2"
 """Part of every source key: bump it when ingest builds rows differently, so re-ingest rewrites."""
@@ -304,7 +305,7 @@ def _resolve_data_path(sidecar: Path, given: Any, base_dir: Path | None, where: 
             tried.append(os.path.normpath(os.path.join(base_dir, expanded)))
     tried.append(os.path.abspath(str(sidecar)[: -len(".json")]))
     for candidate in tried:
-        if os.path.isfile(candidate):
+        if os.path.isfile(candidate) or is_ros2_bag_dir(candidate):  # a ROS2 bag is a folder
             return Path(candidate)
     shown = ", ".join(repr(t) for t in tried)
     raise MetadataError(f"{where}: 'path': data file not found (looked for {shown})")

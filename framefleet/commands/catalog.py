@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import click
 
@@ -23,6 +23,7 @@ from framefleet.catalog.ingest import ingest_summary
 from framefleet.commands._common import CliState, is_terminal
 from framefleet.commands.progress import progress_bar
 from framefleet.errors import CatalogError
+from framefleet.media.bags import image_topics
 from framefleet.media.probe import probe_video
 
 _DB_KEY = "framefleet.catalog.db"
@@ -121,7 +122,19 @@ def init(ctx: click.Context, base_dir: Path | None) -> None:
     help="Epoch seconds of the first frame of videos without a sidecar "
     "(default: their <stem>_timestamps.csv, else 0 with a warning).",
 )
-@click.option("--no-probe", is_flag=True, help="Skip videos without a sidecar (do not probe).")
+@click.option(
+    "--no-probe",
+    is_flag=True,
+    help="Skip videos and bags without a sidecar (do not probe or read them).",
+)
+@click.option(
+    "--bag-time",
+    type=click.Choice(["header", "receive"]),
+    default="header",
+    show_default=True,
+    help="Times of bags' image topics: the messages' header stamps, or when the recorder "
+    "received them (for cameras that do not stamp their images).",
+)
 @click.option(
     "--confine",
     is_flag=True,
@@ -139,10 +152,14 @@ def add(
     record_id: str | None,
     start_timestamp: float | None,
     no_probe: bool,
+    bag_time: Literal["header", "receive"],
     confine: bool,
     batch_size: int,
 ) -> None:
-    """Add sidecars (*.json) and videos under PATHS; a bad file is reported and skipped.
+    """Add sidecars (*.json), videos and bags under PATHS; a bad file is reported and skipped.
+
+    Bags: ROS1 *.bag files, ROS2 bag folders (metadata.yaml with *.db3 or *.mcap storage) and
+    MCAP files; one row per bag, one content per image topic.
 
     Adding the same tree again changes nothing; a changed sidecar, or a data file replaced under
     its sidecar, updates its row. Every bad file is reported on stderr with its path and reason.
@@ -162,6 +179,8 @@ def add(
                 cat,
                 paths,
                 probe=None if no_probe else probe_video,
+                bag_topics=None if no_probe else image_topics,
+                bag_time=bag_time,
                 database_id=database_id,
                 record_id=record_id,
                 start_timestamp=start_timestamp,
