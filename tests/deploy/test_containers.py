@@ -52,8 +52,6 @@ from tests.deploy.stack import (
 
 pytestmark = pytest.mark.docker
 
-# --- the scenario ---------------------------------------------------------------------------
-
 
 @pytest.mark.timeout(1500)  # a cold build: the stand-ins, then the image
 def test_every_service_becomes_healthy(stack: Stack) -> None:
@@ -104,7 +102,7 @@ def test_a_watcher_job_completes_exactly_when_a_worker_is_killed_mid_segment(
 
 @pytest.mark.timeout(420)
 def test_a_cli_job_completes_exactly_across_a_redis_restart(stack: Stack) -> None:
-    # The worker killed above comes back (a restart policy does not restart a killed container).
+    # All 3 workers for this job: `up` starts the one killed above unless its restart policy did.
     stack.compose.run("up", "--detach", "--no-recreate", "--scale", f"worker={WORKERS}")
     wait_for(stack.healthy, timeout=120, interval=0.5, what="3 healthy workers again")
     log = stack.root / "cli-extract.log"
