@@ -216,18 +216,24 @@ def test_restarting_redis_mid_job_the_workers_and_wait_reconnect(
         )
     try:
         wait_for(lambda: store.job(submitted.job_id).done >= 2, timeout=60, what="2 segments")
+        wait_for(  # attached: it printed its first progress line
+            lambda: f"job {submitted.job_id}: " in errors.read_text(),
+            timeout=30,
+            what="the follower to attach",
+        )
         redis_server.stop(signal.SIGTERM)  # Redis writes its AOF and exits
         wait_for(
-            lambda: "Redis unreachable" in errors.read_text(),
+            lambda: "Redis unreachable" in errors.read_text() or follower.poll() is not None,
             timeout=30,
             what="the follower to notice that Redis is gone",
         )
+        assert follower.poll() is None, errors.read_text()[-3000:]
         redis_server.start()
         stdout, _ = follower.communicate(timeout=120)
     finally:
         if follower.poll() is None:
             follower.kill()
-            follower.communicate()
+        follower.communicate()  # reaps it and closes its pipe, whatever happened
     stderr = errors.read_text()
     assert follower.returncode == 0, stdout + stderr
     assert "Redis unreachable" in stderr
