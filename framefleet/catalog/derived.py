@@ -58,6 +58,7 @@ BATCH_SIZE = 2000
 """Rows per write transaction: large enough for the multi-row INSERTs to pay, short enough
 that a watcher writing at the same time waits well under a second."""
 _CHUNK = 500
+_FIRST_ANALYZE = 1000
 
 SourceKey = tuple[str, str]
 """``(record_id, content)``: how a manifest line names its video."""
@@ -131,6 +132,7 @@ def register_images(
     paths = _check_images(job_manifest, root, source_rows, report)
     _check_sources_exist(catalog, source_rows)
     batch: list[FileEntry] = []
+    next_analyze = _FIRST_ANALYZE
     for _, data in _lines(job_manifest):
         if data.get("path") is None:
             continue
@@ -139,6 +141,9 @@ def register_images(
         if len(batch) == BATCH_SIZE:
             _write(catalog, batch, report)
             batch = []
+            if report.added >= next_analyze:  # at 1k, 2k, 4k... new rows: see Catalog.analyze
+                catalog.analyze()
+                next_analyze = 2 * report.added
     if batch:
         _write(catalog, batch, report)
     if replace:
