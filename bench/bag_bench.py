@@ -273,6 +273,25 @@ def framefleet_resize(bag: Path, out: Path) -> Result:
     return result
 
 
+@row("framefleet media API: the same, JPEG decoded at 1/4 (DCT scaling)")
+def framefleet_draft(bag: Path, out: Path) -> Result:
+    from PIL import Image
+
+    from framefleet.media.bags import read_images
+
+    positions, _ = _picked(bag)
+    result = Result()
+    for position, image in read_images(bag, TOPIC, positions):
+        rgb = image.to_rgb(at_least=(480, 270))
+        small = Image.fromarray(rgb).resize((480, 270), Image.Resampling.BOX)
+        buffer = io.BytesIO()
+        small.save(buffer, format="JPEG", quality=90)
+        (out / f"{position:06d}.jpg").write_bytes(buffer.getvalue())
+        result.images += 1
+        result.bytes_written += buffer.tell()
+    return result
+
+
 @row("framefleet media API: index, read picked, bytes as stored")
 def framefleet_as_stored(bag: Path, out: Path) -> Result:
     from framefleet.media.bags import read_images

@@ -346,3 +346,13 @@ def test_changed_bag_is_read_again(tmp_path: Path) -> None:
     path.unlink()
     write_ros1(path, [Msg("/cam", T0 + k, T0 + k, "jpeg", picture(k)) for k in range(3)])
     assert topic_index(path, "/cam", clock="header").count == 3
+
+
+def test_jpeg_decoded_at_a_reduced_size(tmp_path: Path) -> None:
+    bag = write_ros1(tmp_path / "a.bag", [Msg("/cam", T0, T0, "jpeg", picture(1, 64, 48))])
+    ((_, image),) = list(read_images(bag, "/cam", [0]))
+    assert image.to_rgb().shape == (48, 64, 3)
+    assert image.to_rgb(at_least=(16, 12)).shape == (12, 16, 3)  # 1/4 in the DCT
+    assert image.to_rgb(at_least=(17, 12)).shape == (24, 32, 3)  # never below what was asked
+    full = image.to_rgb().astype(int).reshape(12, 4, 16, 4, 3).mean(axis=(1, 3))
+    assert abs(image.to_rgb(at_least=(16, 12)).astype(int) - full).mean() < 8

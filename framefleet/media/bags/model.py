@@ -154,8 +154,14 @@ class BagImage:
             return "png"
         return None
 
-    def to_rgb(self) -> npt.NDArray[np.uint8]:
+    def to_rgb(self, *, at_least: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
         """The pixels as ``height x width x 3`` RGB (decoding a compressed image with Pillow).
+
+        Args:
+            at_least: (width, height) the caller will shrink to: a JPEG is then decoded at the
+                smallest of 1/1, 1/2, 1/4, 1/8 of its size that is not smaller (libjpeg's DCT
+                scaling: several times faster than decoding in full and shrinking); the result
+                still needs resizing to the exact size. Ignored for PNG and raw images.
 
         Raises:
             InvalidBagError: compressed bytes that do not decode.
@@ -164,6 +170,8 @@ class BagImage:
             return self.rgb
         try:
             with Image.open(io.BytesIO(self.data)) as image:
+                if at_least is not None and image.format == "JPEG":
+                    image.draft("RGB", at_least)
                 return np.asarray(image.convert("RGB"))
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise InvalidBagError(
