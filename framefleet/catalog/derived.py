@@ -127,6 +127,7 @@ def register_images(
     """
     started = time.perf_counter()
     content_type = _check_arguments(job_id, spec_tag, image_format)
+    job_manifest = Path(job_manifest)
     root = Path(out_root).resolve()
     report = RegisterReport()
     paths = _check_images(job_manifest, root, source_rows, report)

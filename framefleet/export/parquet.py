@@ -126,6 +126,7 @@ def write_parquet(
             column cannot, an image is missing or was rewritten, or the file cannot be written.
     """
     pa = _pyarrow()
+    job_manifest = Path(job_manifest)
     target = parquet_path(job_manifest) if out is None else Path(out)
     root = default_out_root(job_manifest) if out_root is None else Path(out_root)
     check_images(job_manifest, root.resolve())
@@ -145,7 +146,9 @@ def write_parquet(
     table = _table(pa, columns, job_manifest)
     _write(pa, table, target)
     if framesets is not None:
-        paths = [framesets] if isinstance(framesets, str | Path) else list(framesets)
+        paths = (
+            [Path(framesets)] if isinstance(framesets, str | Path) else list(map(Path, framesets))
+        )
         _write(pa, _framesets_table(pa, paths), framesets_parquet_path(job_manifest))
     return target
 
@@ -191,7 +194,8 @@ def _framesets_table(pa: Any, paths: list[Path]) -> Any:
     names: dict[str, None] = {}
     for row in rows:
         names.update(dict.fromkeys(row))
-    arrays = [_array(pa, name, [row.get(name) for row in rows], None, paths[0]) for name in names]
+    where = paths[0] if paths else Path("framesets")
+    arrays = [_array(pa, name, [row.get(name) for row in rows], None, where) for name in names]
     return pa.Table.from_arrays(arrays, names=list(names))
 
 

@@ -96,6 +96,7 @@ def write_webdataset(
             f"shard_size must be a whole number of images from 1 to {MAX_SHARD_SIZE:,}, "
             f"got {shard_size!r}"
         )
+    job_manifest = Path(job_manifest)
     root = Path(out_root).resolve()
     prefix = shard_prefix(root, job_manifest) if dest is None else Path(dest)
     check_images(job_manifest, root, key=sample_key)  # all there before a shard is written

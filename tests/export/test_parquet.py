@@ -126,6 +126,8 @@ def test_framesets_as_a_second_file(tmp_path: Path) -> None:
     target = framesets_parquet_path(job.manifest)
     assert target == tmp_path / "out/_jobs/job-1.framesets.parquet"
     assert read_rows(target) == lines
+    write_parquet(job.manifest, framesets=[])  # a job without framesets: an empty table
+    assert read_rows(target) == []
 
 
 def test_sources_from_catalog_rows_and_a_missing_one(tmp_path: Path) -> None:
