@@ -10,7 +10,8 @@ The API, for a camera's frames sampled like a video's::
     topics = image_topics("drive.bag")                        # index + header stamps
     index = topic_index("drive.bag", "/camera/front", clock="header")
     times = index.seconds(start_timestamp)                     # exact, for pick_frames
-    picks = pick_frames(times, end_of_last=index.end_seconds(start_timestamp), target_fps=2)
+    picks = pick_frames(times, end_of_last=index.end_seconds(start_timestamp),
+                        target_fps=Fraction(2))
     for position, image in read_images("drive.bag", "/camera/front",
                                        [index.positions[p.frame] for p in picks]):
         image.data or image.rgb                                # JPEG/PNG bytes, or RGB pixels
