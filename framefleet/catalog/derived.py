@@ -49,7 +49,7 @@ from framefleet.catalog.models import tags_table as T
 from framefleet.catalog.results import QueryResult
 from framefleet.catalog.store import Catalog
 from framefleet.catalog.values import MAX_NAME_CHARS, text_problem
-from framefleet.errors import CatalogError, ConfigError, OutputError
+from framefleet.errors import CatalogError, ConfigError, EntryRejectedError, OutputError
 
 DERIVED_DATA_TYPE = "derived"
 EXTRACTED_TAG = "extracted"
@@ -364,7 +364,13 @@ def _entry(
 
 
 def _write(catalog: Catalog, batch: Sequence[FileEntry], report: RegisterReport) -> None:
-    for outcome in catalog.upsert(batch):
+    try:
+        outcomes = catalog.upsert(batch)
+    except EntryRejectedError:
+        # Another process registering the same job (both saw it complete) inserted some of
+        # these rows after this batch looked for them: now they are there, and unchanged.
+        outcomes = catalog.upsert(batch)
+    for outcome in outcomes:
         if outcome == "added":
             report.added += 1
         elif outcome == "updated":

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +346,22 @@ def test_batches_and_png(setup, monkeypatch: pytest.MonkeyPatch) -> None:
     assert register(catalog, manifest, out, sources, image_format="png").unchanged == 53
     updated = register(catalog, manifest, out, sources, image_format="webp")
     assert updated.updated == 53
+
+
+def test_two_processes_registering_the_same_job(setup, db_url: str) -> None:
+    """Both saw the job complete: every image ends up registered once, whoever wrote it."""
+    catalog, base, sources = setup
+    out = base / "out"
+    manifest = write_manifest(out, grid(RECORD, FRONT, 60) + grid(RECORD, REAR, 60))
+    reports: list[Any] = []
+
+    def run() -> None:
+        with Catalog(db_url) as own:
+            reports.append(register(own, manifest, out, sources))
+
+    with ThreadPoolExecutor(2) as pool:
+        for future in [pool.submit(run), pool.submit(run)]:
+            future.result()
+    assert sum(r.added for r in reports) == 120
+    assert sum(r.unchanged for r in reports) == 120
+    assert len(catalog.query(tags=[EXTRACTED_TAG])) == 120
