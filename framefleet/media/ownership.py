@@ -33,7 +33,17 @@ from framefleet.media.images import EXTENSIONS, inside, write_atomic
 from framefleet.media.naming import JOBS_DIR, MANIFESTS_DIR, OWNERS_DIR, name_pattern, path_safe
 from framefleet.media.specs import SegmentSpec
 
-_SHOWN = ("target_fps", "mode", "resize_rate", "max_side_px", "width", "height", "image_format")
+_SHOWN = (
+    "target_fps",
+    "mode",
+    "resize_rate",
+    "max_side_px",
+    "width",
+    "height",
+    "image_format",
+    "fast_decode",
+)
+"""Output options a conflict message names (those set)."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -58,7 +58,9 @@ def test_it_changes_pixels_so_it_is_a_spec_of_its_own(camera_clip: Path, tmp_pat
     values = _psnrs(camera_clip, target_frame_rate=2)
     assert any(v < float("inf") for v in values), "fast_decode did not change the pixels"
     process_segment(spec(False))
-    with pytest.raises(OutputConflictError):
+    with pytest.raises(
+        OutputConflictError, match=r"image_format=jpeg\); this run .*fast_decode=True"
+    ):
         process_segment(spec(True))
     assert process_segment(spec(True), takeover=True).images_written == 10
 
