@@ -26,9 +26,11 @@ Standard library and `framefleet.errors` only: the catalog and the media engine 
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Mapping
+from fractions import Fraction
 from pathlib import PurePath
 from typing import Any, Literal, TypeVar
 
@@ -244,3 +246,14 @@ def _why_not(field: str) -> str:
         if len(body.split(".", 1)[0]) > MAX_EPOCH_MS_DIGITS:
             return f"{quoted} has more than {MAX_EPOCH_MS_DIGITS} digits: not epoch milliseconds"
     return f"{quoted} is not an epoch time in milliseconds ({_EXPECTED})"
+
+
+def seconds_not_before(ns: int) -> float:
+    """Epoch nanoseconds as pydtk's float seconds, never earlier than they are: the smallest
+    float whose decimal form (as framefleet reads floats) is >= ``ns`` (a grid anchored there
+    never starts before the first frame)."""
+    exact = Fraction(ns, 1_000_000_000)
+    value = ns / 1_000_000_000
+    while Fraction(repr(value)) < exact:
+        value = math.nextafter(value, math.inf)
+    return value

@@ -15,10 +15,8 @@ The catalog never reads bags itself: ingest is handed a ``bag_topics`` callable
 
 from __future__ import annotations
 
-import math
 import os
 from collections.abc import Callable, Sequence
-from fractions import Fraction
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -30,6 +28,7 @@ from framefleet.pydtk import (
     ROS2_METADATA_NAME,
     ROS2_STORAGE_SUFFIXES,
     bag_kind,
+    seconds_not_before,
 )
 
 BagTime = Literal["header", "receive"]
@@ -94,15 +93,6 @@ def bag_state(path: Path) -> tuple[object, ...]:
 def bag_record_id(path: Path) -> str:
     """A bag's record id without a sidecar: the file's stem, or the ROS2 bag folder's name."""
     return path.name if path.is_dir() else path.stem
-
-
-def seconds_not_before(ns: int) -> float:
-    """The smallest float whose decimal form (as framefleet reads floats) is >= ``ns``."""
-    exact = Fraction(ns, _NS)
-    value = ns / _NS
-    while Fraction(repr(value)) < exact:
-        value = math.nextafter(value, math.inf)
-    return value
 
 
 def bag_entry(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -19,6 +20,7 @@ from framefleet.commands._common import (
 from framefleet.commands.progress import progress_bar
 from framefleet.errors import ConfigError, TruncatedVideoError
 from framefleet.media.attimes import read_requested_times, store_requested_times
+from framefleet.media.bags import image_topics, topic_index
 from framefleet.media.pipeline import (
     ImageRecord,
     check_window,
@@ -28,10 +30,11 @@ from framefleet.media.pipeline import (
 )
 from framefleet.media.specs import SegmentSpec, source_version
 from framefleet.media.timing import recording_start, timestamps_csv_for
+from framefleet.pydtk import is_bag_file_name, is_ros2_bag_dir, seconds_not_before
 
 
 @click.command("extract-file")
-@click.argument("video", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("video", type=click.Path(path_type=Path))
 @click.option(
     "--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Output root."
 )
@@ -61,6 +64,19 @@ from framefleet.media.timing import recording_start, timestamps_csv_for
     help="Camera timestamps CSV (default: <stem>_timestamps.csv beside the video, if any).",
 )
 @click.option("--no-timestamps", is_flag=True, help="Ignore a camera timestamps CSV; use PTS.")
+@click.option(
+    "--topic",
+    default=None,
+    metavar="NAME",
+    help="A bag's image topic (default: its only one). Bags: ROS1 .bag, ROS2 folder, .mcap.",
+)
+@click.option(
+    "--bag-time",
+    type=click.Choice(["header", "receive"]),
+    default="header",
+    show_default=True,
+    help="A bag topic's clock: its messages' header stamps, or the bag's receive times.",
+)
 @click.option(
     "--threads",
     type=click.IntRange(0, 64),
@@ -92,14 +108,28 @@ def extract_file(
     at_times: str | None,
     times_column: str | None,
     max_gap: float | None,
+    topic: str | None,
+    bag_time: Literal["header", "receive"],
     **image: object,
 ) -> None:
-    """Sample VIDEO on a time grid and write images under --out.
+    """Sample VIDEO (or a bag's image topic) on a time grid and write images under --out.
 
     Takes, at each grid time start + k/fps, the frame shown then; writes
     {out}/{record_id}/{content}/{record_id}-{timestamp}.jpg and a manifest.
     """
     settings = (ctx.find_object(CliState) or CliState()).settings()
+    bag = is_bag_file_name(video.name) or is_ros2_bag_dir(video)
+    if topic is not None and not bag:
+        raise ConfigError(f"--topic applies to bags (.bag, .mcap, a ROS2 folder), not {video}")
+    if bag:
+        topic = topic or _only_image_topic(video)
+        if ctx.get_parameter_source("content") == click.core.ParameterSource.DEFAULT:
+            content = topic
+        first_ns = topic_index(str(video), topic, clock=bag_time).times_ns[0]
+        start_timestamp = (
+            seconds_not_before(first_ns) if start_timestamp is None else start_timestamp
+        )
+        no_timestamps = True  # a bag's own stamps are its clock
     csv = None if no_timestamps else (timestamps or timestamps_csv_for(video))
     anchor = recording_start(start_timestamp, csv)
     epoch = anchor is not None and start_timestamp is not None
@@ -133,6 +163,8 @@ def extract_file(
         start_seconds=0.0 if start is None else max(0.0, start - offset),
         end_seconds=None if end is None else end - offset,
         source_version=source_version(str(video), None if csv is None else str(csv)),
+        topic=topic,
+        bag_time=bag_time,
         output=output_spec_from(out_dir, image, **requested),
     )
     plan = plan_segment(spec, max_frame_pixels=settings.max_frame_pixels)
@@ -159,7 +191,13 @@ def extract_file(
             )
         except TruncatedVideoError as e:
             raise TruncatedVideoError(f"{e} ({written} images written)") from e
-    source = "camera clock " + Path(csv).name if csv is not None else "stream PTS"
+    source = (
+        f"{bag_time} stamps of {topic}"
+        if topic is not None
+        else "camera clock " + Path(csv).name
+        if csv is not None
+        else "stream PTS"
+    )
     if result.skipped:
         click.echo(
             f"already complete: {result.images_written} images under {out_dir} "
@@ -172,6 +210,16 @@ def extract_file(
         f"{out_dir} in {time.perf_counter() - t0:.2f} s; decoded {result.frames_decoded} frames "
         f"(minimal {result.frames_minimal}); times from {source}; manifest {result.manifest_path}"
     )
+
+
+def _only_image_topic(bag: Path) -> str:
+    topics = [t.topic for t in image_topics(str(bag))]
+    if len(topics) != 1:
+        raise ConfigError(
+            f"{bag} has {len(topics)} image topics: choose one with --topic "
+            f"({', '.join(topics) or 'none'})"
+        )
+    return topics[0]
 
 
 COMMANDS = [extract_file]

@@ -4,7 +4,7 @@ A message is everything a worker needs (paths, ids, a half-open time range, the 
 workers never open the catalog. Its JSON form is the single positional argument of the Celery
 task named `TASK_NAME`::
 
-    {"v": 2, "job_id": "20250101-120000-3f9a1c", "segment_id": 7, "force": false,
+    {"v": 3, "job_id": "20250101-120000-3f9a1c", "segment_id": 7, "force": false,
      "spec": {"video_path": "/data/r1/front.mp4", "record_id": "r1",
               "content": "camera/front-center", "start_timestamp": 1489728570.957,
               "timestamps_path": "/data/r1/front_timestamps.csv",
@@ -27,8 +27,9 @@ TASK_NAME = "framefleet.extract_segment"
 """The Celery task that runs a message; the producer names it without importing Celery."""
 DEFAULT_QUEUE = "framefleet"
 """The Redis list the producer fills and workers consume by default."""
-MESSAGE_VERSION = 2
-"""2: the spec carries ``source_version`` (the video's size and mtime when planned)."""
+MESSAGE_VERSION = 3
+"""2: the spec carries ``source_version`` (the video's size and mtime when planned);
+3: ``grid_anchor`` (synchronised cameras), ``topic`` and ``bag_time`` (bag image topics)."""
 
 _KEYS = {"v", "job_id", "segment_id", "force", "spec"}
 

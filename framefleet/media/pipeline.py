@@ -28,6 +28,8 @@ from framefleet.errors import (
     TruncatedVideoError,
 )
 from framefleet.media.attimes import load_requested_times
+from framefleet.media.bagframes import bag_times, iter_bag_frames, render_bag_image
+from framefleet.media.bags import BagImage, TopicIndex
 from framefleet.media.decode import DecodeStats, decode_frames
 from framefleet.media.images import EXTENSIONS, encode_image, frame_to_rgb, inside, write_atomic
 from framefleet.media.manifest import (
@@ -106,7 +108,7 @@ class PlannedFrame:
     pick: Pick
 
 
-_Item = tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]
+_Item = tuple[PlannedFrame, FrameTimes, VideoIndex | TopicIndex, av.VideoFrame | BagImage]
 """A decoded frame on its way to the writer thread."""
 
 
@@ -114,7 +116,8 @@ _Item = tuple[PlannedFrame, FrameTimes, VideoIndex, av.VideoFrame]
 class SegmentPlan:
     """What a segment will do, known before decoding anything."""
 
-    index: VideoIndex
+    index: VideoIndex | TopicIndex
+    """The video's packet index, or the bag topic's message index."""
     times: FrameTimes
     frames: list[PlannedFrame]
     missing: list[Missing]
@@ -147,16 +150,21 @@ def plan_segment(
                 f"(size:mtime {spec.source_version} then, {now} now); plan the job again "
                 "(the watcher does so by itself)"
             )
-    index = index_video(spec.video_path, cache_dir=index_cache)
-    pixels = index.width * index.height
-    if pixels > max_frame_pixels:
-        raise InvalidVideoError(
-            f"{spec.video_path!r} has {index.width}x{index.height} frames ({pixels / 1e6:.1f} MP), "
-            f"more than max_frame_pixels ({max_frame_pixels / 1e6:.1f} MP); decoding them needs "
-            "gigabytes: raise the max_frame_pixels setting if this host has the memory"
-        )
-    clock = read_timestamps_csv(spec.timestamps_path) if spec.timestamps_path else None
-    times = frame_times(index, start_timestamp=spec.start_timestamp, clock=clock)
+    index: VideoIndex | TopicIndex
+    if spec.topic is not None:
+        index, times = bag_times(spec, max_frame_pixels=max_frame_pixels)
+    else:
+        index = index_video(spec.video_path, cache_dir=index_cache)
+        pixels = index.width * index.height
+        if pixels > max_frame_pixels:
+            raise InvalidVideoError(
+                f"{spec.video_path!r} has {index.width}x{index.height} frames "
+                f"({pixels / 1e6:.1f} MP), more than max_frame_pixels "
+                f"({max_frame_pixels / 1e6:.1f} MP); decoding them needs gigabytes: raise the "
+                "max_frame_pixels setting if this host has the memory"
+            )
+        clock = read_timestamps_csv(spec.timestamps_path) if spec.timestamps_path else None
+        times = frame_times(index, start_timestamp=spec.start_timestamp, clock=clock)
     output = spec.output
     start = exact(spec.start_seconds)
     end = None if spec.end_seconds is None else exact(spec.end_seconds)
@@ -172,8 +180,8 @@ def plan_segment(
             max_gap=None if output.max_gap_ms is None else exact(output.max_gap_ms) / 1000,
         )
     else:
-        candidates = None
-        if output.mode == "keyframes":
+        candidates = None  # a bag topic's every image is a keyframe: all are candidates
+        if output.mode == "keyframes" and isinstance(index, VideoIndex):
             candidates = sorted(int(index.display_rank[i]) for i in index.is_keyframe.nonzero()[0])
         anchor = Fraction(0) if spec.grid_anchor is None else exact(spec.grid_anchor)
         picks = pick_frames(
@@ -185,7 +193,10 @@ def plan_segment(
             candidates=candidates,
             grid_offset=Fraction(0) if spec.grid_anchor is None else anchor - times.start_timestamp,
         )
-    planned = [PlannedFrame(int(index.display_order[p.frame]), p) for p in picks]
+    if isinstance(index, VideoIndex):
+        planned = [PlannedFrame(int(index.display_order[p.frame]), p) for p in picks]
+    else:
+        planned = [PlannedFrame(index.positions[p.frame], p) for p in picks]
     return SegmentPlan(index, times, planned, missing)
 
 
@@ -235,6 +246,8 @@ def iter_segment_frames(
     if plan is None:
         plan = plan_segment(spec, max_frame_pixels=max_frame_pixels, index_cache=index_cache)
     index, times = plan.index, plan.times
+    if not isinstance(index, VideoIndex):
+        raise ConfigError(f"{spec.video_path!r} is a bag: its frames come from iter_bag_frames")
     by_decode = {p.decode_index: p for p in plan.frames}
     frames = decode_frames(
         index, by_decode, threads=decode_threads, fast=spec.output.fast_decode, stats=stats
@@ -302,9 +315,15 @@ def process_segment(
     def write(item: _Item) -> ImageRecord:
         """Resize, encode and write one frame (in the writer thread)."""
         planned, times, index, frame = item
-        size = output.resize.target_size(frame.width, frame.height)
-        rgb = frame_to_rgb(frame, size, reformatter=reformatter)
-        data = encode_image(rgb, image_format=output.image_format, quality=output.quality)
+        if isinstance(frame, BagImage):
+            data, size = render_bag_image(frame, output, reformatter)
+            pts_seconds = times.seconds[planned.pick.frame] - times.seconds[0]
+        else:
+            assert isinstance(index, VideoIndex)
+            size = output.resize.target_size(frame.width, frame.height)
+            rgb = frame_to_rgb(frame, size, reformatter=reformatter)
+            data = encode_image(rgb, image_format=output.image_format, quality=output.quality)
+            pts_seconds = index.pts_seconds(int(index.pts[planned.decode_index]))
         timestamp = times.epoch(planned.pick.frame)
         grid_time = float(times.start_timestamp + planned.pick.grid_seconds)
         relative = render_name(
@@ -331,7 +350,7 @@ def process_segment(
             content=spec.content,
             timestamp=timestamp,
             grid_time=grid_time,
-            pts_seconds=float(index.pts_seconds(int(index.pts[planned.decode_index]))),
+            pts_seconds=float(pts_seconds),
             width=size[0],
             height=size[1],
             bytes=len(data),
@@ -360,7 +379,11 @@ def process_segment(
         )
         for m in plan.missing
     ]
-    frames = iter_segment_frames(spec, decode_threads=decode_threads, stats=stats, plan=plan)
+    frames: Iterator[_Item] = (
+        iter_bag_frames(spec, plan)
+        if spec.topic is not None
+        else iter_segment_frames(spec, decode_threads=decode_threads, stats=stats, plan=plan)
+    )
     writer: OverlappedWriter[_Item, ImageRecord] = OverlappedWriter(write)
     try:
         for item in frames:

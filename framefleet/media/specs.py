@@ -27,6 +27,7 @@ from framefleet.media.naming import (
 from framefleet.media.sampling import parse_fps
 
 Mode = Literal["exact", "keyframes"]
+BagClock = Literal["header", "receive"]
 MAX_EPOCH_SECONDS = 1e11
 """Times beyond ±this (year ~5138) are refused: no recording is that far from 1970."""
 
@@ -133,6 +134,10 @@ class SegmentSpec:
     grid_anchor: float | None = None
     """Synchronised cameras: the grid's anchor, epoch seconds (the record's start), when it
     is not this recording's own start. The segment bounds stay relative to its own start."""
+    topic: str | None = None
+    """A bag's image topic: ``video_path`` is then the bag (`framefleet.media.bagframes`)."""
+    bag_time: BagClock = "header"
+    """A bag topic's clock: its messages' header stamps, or the bag's receive times."""
     job_id: str | None = field(default=None, compare=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +157,10 @@ class SegmentSpec:
             )
         if not _finite(self.start_seconds) or not 0 <= self.start_seconds < MAX_EPOCH_SECONDS:
             raise ConfigError(f"segment start must be >= 0 seconds, got {self.start_seconds!r}")
+        if self.bag_time not in get_args(BagClock):
+            raise ConfigError(f"bag_time must be header or receive, got {self.bag_time!r}")
+        if self.topic is not None and (not isinstance(self.topic, str) or not self.topic):
+            raise ConfigError(f"topic must be a topic name, got {self.topic!r}")
         if self.grid_anchor is not None and not (
             _finite(self.grid_anchor) and abs(self.grid_anchor) < MAX_EPOCH_SECONDS
         ):
@@ -199,6 +208,8 @@ class SegmentSpec:
                 payload[name] = value
         if self.grid_anchor is not None:
             payload["grid_anchor"] = self.grid_anchor
+        if self.topic is not None:
+            payload["topic"], payload["bag_time"] = self.topic, self.bag_time
         blob = json.dumps(payload, sort_keys=True, ensure_ascii=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 

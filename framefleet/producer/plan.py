@@ -31,8 +31,10 @@ from framefleet.media.images import EXTENSIONS
 from framefleet.media.naming import INDEX_DIR, check_name_lengths, path_safe
 from framefleet.media.ownership import claim_names, pattern_of
 from framefleet.media.probe import probe_video
-from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
+from framefleet.media.sampling import split_segments
+from framefleet.media.specs import BagClock, OutputSpec, SegmentSpec, source_version
 from framefleet.media.timing import keyframe_seconds
+from framefleet.pydtk import is_image_topic
 
 MAX_SEGMENTS_PER_VIDEO = 100_000
 """More segments than this for one video means its metadata is wrong (11 days at 10 s)."""
@@ -93,8 +95,9 @@ class Plan:
 
 
 def is_video_row(row: Mapping[str, Any]) -> bool:
-    """True for rows that hold a video file (the catalog's rule, `framefleet.catalog.kinds`)."""
-    return is_video(row.get("path"), row.get("content_type"))
+    """True for rows that hold a camera: a video file (the catalog's rule,
+    `framefleet.catalog.kinds`) or a bag's image topic (`framefleet.pydtk.is_image_topic`)."""
+    return is_image_topic(row) or is_video(row.get("path"), row.get("content_type"))
 
 
 def plan_job(
@@ -107,6 +110,7 @@ def plan_job(
     sync: bool = False,
     anchor: float | None = None,
     max_skew_ms: float | None = None,
+    bag_time: BagClock = "header",
 ) -> Plan:
     """Segments for every video row in ``rows`` (other rows are ignored); see the module doc.
 
@@ -119,6 +123,8 @@ def plan_job(
             or else at the earliest ``start_timestamp`` among the record's matched files;
             the job writes each record's framesets when it completes.
         max_skew_ms: with ``sync``: a frameset whose camera's frame is older is incomplete.
+        bag_time: the clock of bag topics: their messages' ``header`` stamps or ``receive``
+            times.
     """
     takeover = force if takeover is None else takeover
     completion = Completion(framesets=sync, max_skew_ms=max_skew_ms)
@@ -142,7 +148,11 @@ def plan_job(
                         f"record {row['record_id']!r} (epoch seconds), and this file has none"
                     )
             specs = _video_segments(
-                row, output=output, segment_seconds=segment_seconds, grid_anchor=grid_anchor
+                row,
+                output=output,
+                segment_seconds=segment_seconds,
+                grid_anchor=grid_anchor,
+                bag_time=bag_time,
             )
             _check_names(specs[0], names, takeover=takeover)
         except Exception as e:  # one recording's problem, whatever it is, fails it alone
@@ -219,6 +229,7 @@ def _video_segments(
     output: OutputSpec,
     segment_seconds: float,
     grid_anchor: float | None = None,
+    bag_time: BagClock = "header",
 ) -> list[SegmentSpec]:
     timestamps = None if not row.get("timestamps_path") else str(row["timestamps_path"])
     version = source_version(str(row["path"]), timestamps)
@@ -234,9 +245,12 @@ def _video_segments(
             end_seconds=end_seconds,
             source_version=version,
             grid_anchor=grid_anchor,
+            topic=topic,
+            bag_time=bag_time,
             output=output,
         )
 
+    topic = _content(row) if is_image_topic(row) else None
     duration = _duration(row)
     if duration is None:
         return [segment(0.0, None)]
@@ -246,6 +260,9 @@ def _video_segments(
             f"be more than {MAX_SEGMENTS_PER_VIDEO} segments of {segment_seconds:g} s; check its "
             "start_timestamp/end_timestamp, or use longer --segment-seconds"
         )
+    if topic is not None:  # a bag topic: every image stands alone, any boundary is as good
+        spans = split_segments(0.0, duration, segment_seconds=segment_seconds, open_ended=True)
+        return [segment(s.start_seconds, s.end_seconds) for s in spans]
     # Boundaries on keyframes (no GOP decoded twice); the index made for that is shared with
     # the workers through the output root.
     keyframes = keyframe_seconds(
