@@ -24,7 +24,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from framefleet.catalog.database import _reason
 from framefleet.catalog.filters import build_filter
-from framefleet.catalog.kinds import is_video_column
+from framefleet.catalog.kinds import is_bag_column, is_video_column
 from framefleet.catalog.models import claims_table as CL
 from framefleet.catalog.models import files_table as F
 from framefleet.catalog.store import Catalog, QueryResult
@@ -38,7 +38,8 @@ class Claims:
         self.catalog = catalog
 
     def unclaimed_videos(self, *, rule: str, where: str | None) -> list[dict[str, Any]]:
-        """Videos matching ``where`` with no current claim of ``rule``, as query dicts."""
+        """Cameras (videos, bags) matching ``where`` with no current claim of ``rule``, as query
+        dicts (a bag's non-image topics are left out by the planner)."""
         current = or_(CL.c.version == F.c.source_key, CL.c.version.is_(None))
         condition = and_(
             build_filter(
@@ -46,7 +47,7 @@ class Claims:
                 base_dir=self.catalog.base_dir,
                 sqlite=self.catalog.engine.dialect.name == "sqlite",
             ),
-            is_video_column(F.c.path, F.c.content_type),
+            or_(is_video_column(F.c.path, F.c.content_type), is_bag_column(F.c.content_type)),
             not_(exists().where(and_(CL.c.file_id == F.c.id, CL.c.rule == rule, current))),
         )
         return list(QueryResult(self.catalog, condition))

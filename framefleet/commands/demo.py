@@ -13,6 +13,7 @@ from framefleet.catalog import Catalog, ingest_paths
 from framefleet.commands._common import CliState
 from framefleet.commands.jobs import wait_and_report
 from framefleet.demo import SEED_QUERY, make_demo_dataset
+from framefleet.media.bags import image_topics
 from framefleet.media.probe import probe_video
 from framefleet.producer import api
 
@@ -48,7 +49,9 @@ def demo(ctx: click.Context, directory: Path, workers: int | None) -> None:
     make_demo_dataset(root)
     click.echo(f"[2/4] catalog: {db}")
     with Catalog(db) as catalog:
-        report = ingest_paths(catalog, [root / "records"], probe=probe_video)
+        report = ingest_paths(
+            catalog, [root / "records"], probe=probe_video, bag_topics=image_topics
+        )
         click.echo(f"      {report.summary()}")
         rows = [r for r in catalog.query(SEED_QUERY) if r["content_type"] == "video/mp4"]
     click.echo(f"[3/4] the seed's query, verbatim:\n      {SEED_QUERY}")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import click
 
@@ -83,6 +83,13 @@ def _out_option(command: Any) -> Any:
     help="--sync: a frameset whose camera's frame is older than this is incomplete.",
 )
 @click.option(
+    "--bag-time",
+    type=click.Choice(["header", "receive"]),
+    default="header",
+    show_default=True,
+    help="The clock of bag topics: their messages' header stamps, or receive times.",
+)
+@click.option(
     "--segment-seconds",
     type=click.FloatRange(min=0, max=86400, min_open=True),
     default=None,
@@ -122,6 +129,7 @@ def extract(
     sync: bool,
     anchor: float | None,
     max_skew: float | None,
+    bag_time: Literal["header", "receive"],
     **image: Any,
 ) -> None:
     """Images from every video in the catalog that matches, split into segments.
@@ -159,6 +167,7 @@ def extract(
                 sync=sync,
                 anchor=anchor,
                 max_skew_ms=max_skew,
+                bag_time=bag_time,
                 **output_options(image),
             )
     except NothingToDoError as e:

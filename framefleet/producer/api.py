@@ -36,7 +36,7 @@ from framefleet.media.attimes import (
 )
 from framefleet.media.naming import DEFAULT_NAME_TEMPLATE
 from framefleet.media.pipeline import prepare_root
-from framefleet.media.specs import Mode, OutputSpec
+from framefleet.media.specs import BagClock, Mode, OutputSpec
 from framefleet.producer.backends import BACKENDS, Backend, Job, submit_plan
 from framefleet.producer.follow import Update
 from framefleet.producer.plan import Plan, plan_job
@@ -68,6 +68,7 @@ def submit(
     sync: bool = False,
     anchor: float | None = None,
     max_skew_ms: float | None = None,
+    bag_time: BagClock = "header",
     tags: Sequence[str] = (),
     record_id: str | None = None,
     content: str | None = None,
@@ -94,6 +95,8 @@ def submit(
             seconds) or the record's earliest start; the job writes framesets
             (``{out}/_framesets/{record}.jsonl``); ``max_skew_ms``: a frameset whose camera's
             frame is older is marked incomplete.
+        bag_time: the clock of bag topics: their messages' ``header`` stamps or ``receive``
+            times.
         tags, record_id, content: more filters (all tags; globs).
         segment_seconds: segment length (default: the setting, 10 s).
         backend: ``"local"`` (a process pool here) or ``"celery"`` (workers on the broker).
@@ -151,6 +154,7 @@ def submit(
         sync=sync,
         anchor=_epoch(anchor, "anchor"),
         max_skew_ms=max_skew_ms,
+        bag_time=bag_time,
     )
     if not plan.segments:
         described = ", ".join(f"{k}={v!r}" for k, v in query.items() if v) or "no filter"
@@ -211,6 +215,7 @@ def _plan(
             tags=query["tags"],
             record_id=query["record_id"],
             content=query["content"],
+            derived=False,  # images registered back are never sources
         )
         return plan_job(
             rows,

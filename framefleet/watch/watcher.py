@@ -30,6 +30,7 @@ from typing import Any
 
 from framefleet.catalog import Catalog, ingest_paths
 from framefleet.errors import FramefleetError
+from framefleet.media.bags import image_topics
 from framefleet.media.probe import probe_video
 from framefleet.producer.submit import new_job_id
 from framefleet.watch.rules import Rule
@@ -102,7 +103,7 @@ class Watcher:
         return report
 
     def _ingest(self, folder: Path, files: list[Path], report: PollReport) -> None:
-        ingest = ingest_paths(self.catalog, files, probe=probe_video)
+        ingest = ingest_paths(self.catalog, files, probe=probe_video, bag_topics=image_topics)
         report.folders_ingested += 1
         for path, reason in ingest.failed:
             report.ingest_failures.append(f"{path}: {reason}")
