@@ -55,7 +55,7 @@ def test_the_readme_commands_work_in_a_clean_clone(tmp_path: Path) -> None:
         )
         assert ran.returncode == 0, run + ran.stdout[-3000:] + ran.stderr[-3000:]
         images = sorted((clone / "framefleet-demo" / "images").rglob("*.jpg"))
-        assert len(images) == 20, ran.stdout  # 10 s at 2 fps, each image once
+        assert len(images) == 40, ran.stdout  # two cameras (an mp4, a bag): 10 s at 2 fps
         assert "manifest:" in ran.stdout
     assert re.search(r"nothing to do, all \d+ segment\(s\) were already complete", ran.stdout)
 
