@@ -34,7 +34,7 @@ def __getattr__(name: str) -> object:
         from framefleet.catalog import Catalog
 
         return Catalog
-    if name in ("extract", "submit"):
+    if name in ("extract", "register", "submit"):
         from framefleet.producer import api
 
         return getattr(api, name)

@@ -83,6 +83,27 @@ def _out_option(command: Any) -> Any:
     help="--sync: a frameset whose camera's frame is older than this is incomplete.",
 )
 @click.option(
+    "--export",
+    "exports",
+    type=click.Choice(["parquet", "webdataset"]),
+    multiple=True,
+    help="Training-ready exports when the job completes (repeatable): {out}/_jobs/{job}.parquet, "
+    "{out}/_exports/{job}/shard-NNNNNN.tar.",
+)
+@click.option(
+    "--shard-size",
+    type=click.IntRange(1, 10_000_000),
+    default=1000,
+    show_default=True,
+    help="Images per WebDataset shard.",
+)
+@click.option(
+    "--register",
+    is_flag=True,
+    help="Add the images to the catalog when the job completes (tags: the video's, "
+    "extracted, the spec's).",
+)
+@click.option(
     "--bag-time",
     type=click.Choice(["header", "receive"]),
     default="header",
@@ -130,6 +151,9 @@ def extract(
     anchor: float | None,
     max_skew: float | None,
     bag_time: Literal["header", "receive"],
+    exports: tuple[str, ...],
+    shard_size: int,
+    register: bool,
     **image: Any,
 ) -> None:
     """Images from every video in the catalog that matches, split into segments.
@@ -144,6 +168,11 @@ def extract(
     for flag, value in (("--anchor", anchor), ("--max-skew", max_skew)):
         if value is not None and not sync:
             raise click.UsageError(f"{flag} applies to --sync")
+    if register and not (wait or local):
+        raise click.UsageError(
+            "--register needs --wait (or --local): images are registered when the job "
+            "completes; or run `framefleet register JOB` then"
+        )
     settings = _state(ctx).settings(
         database_url=db, broker_url=broker, segment_seconds=segment_seconds
     )
@@ -168,6 +197,9 @@ def extract(
                 anchor=anchor,
                 max_skew_ms=max_skew,
                 bag_time=bag_time,
+                exports=exports,
+                shard_size=shard_size,
+                register=register,
                 **output_options(image),
             )
     except NothingToDoError as e:
@@ -178,11 +210,13 @@ def extract(
     plan = job.plan
     assert plan is not None
     if not plan.pending and not plan.failed:
-        job.wait()  # writes the job manifest of what is already there
+        status = job.wait()  # writes the job manifest of what is already there
         click.echo(
             f"nothing to do: all {len(plan.segments)} segment(s) of {plan.videos} video(s) are "
             f"already complete under {out_dir} (--force redoes them)"
         )
+        if register:
+            _register(status, settings)
         return
     if isinstance(job, LocalJob):
         click.echo(
@@ -190,7 +224,10 @@ def extract(
             f"{workers or default_workers()} process(es) ({plan.skipped} already complete, "
             "skipped)"
         )
-        ctx.exit(wait_and_report(job))
+        code = wait_and_report(job)
+        if register:
+            _register(job.status(), settings)
+        ctx.exit(code)
     rate = job.enqueued / job.enqueue_seconds if job.enqueue_seconds else 0
     click.echo(
         f"enqueued {job.enqueued} segment(s) of {plan.videos} video(s) "
@@ -200,7 +237,32 @@ def extract(
     if not wait:
         click.echo(f"follow it with: framefleet status {job.job_id} --wait")
         return
-    ctx.exit(wait_and_report(job))
+    code = wait_and_report(job)
+    if register:
+        _register(job.status(), settings)
+    ctx.exit(code)
+
+
+def _register(status: JobStatus, settings: Settings) -> None:
+    report = api.register(status, catalog=settings.database_url, settings=settings)
+    click.echo(f"catalog: {report.summary()}")
+
+
+@click.command("register")
+@click.argument("job_id")
+@click.option("--db", default=None, metavar="URL", help="Catalog URL ($FRAMEFLEET_DATABASE_URL).")
+@_out_option
+@_broker_option
+@click.pass_context
+def register(
+    ctx: click.Context, job_id: str, db: str | None, out_dir: str | None, broker: str | None
+) -> None:
+    """Add the images of JOB_ID (submitted with --register or --export) to the catalog, once it
+    is complete (waits for it); registering again adds nothing."""
+    settings = _state(ctx).settings(database_url=db, broker_url=broker)
+    with redis_errors(settings.effective_results_url):
+        report = api.register(job_id, settings=settings, out=out_dir)
+    click.echo(f"job {job_id}: {report.summary()}")
 
 
 def wait_and_report(job: Job) -> int:
@@ -398,4 +460,4 @@ def worker(
     )
 
 
-COMMANDS: Sequence[click.Command] = [extract, status, retry, worker]
+COMMANDS: Sequence[click.Command] = [extract, status, retry, register, worker]

@@ -87,9 +87,11 @@ def finalize_job(store: JobRecords, job_id: str) -> JobStatus:
     manifest = assemble_job_manifest(job.out_dir, job_id, include)
     complete_job(
         job.out_dir,
+        job_id,
         include,
         completion=Completion.from_dict(job.spec.get("completion")),
         target_fps=str(job.spec.get("output", {}).get("target_fps", "2")),
+        job_manifest=manifest.path,
     )
     store.mark_manifest(job_id, str(manifest.path), job.done, manifest.images)
     return store.job(job_id)

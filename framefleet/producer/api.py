@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from framefleet.config import Settings, load_settings, redact_url
 from framefleet.errors import ConfigError, NothingToDoError
+from framefleet.jobs.completion import Completion
 from framefleet.jobs.message import DEFAULT_QUEUE
 from framefleet.jobs.state import JobStatus
 from framefleet.media.attimes import (
@@ -37,12 +38,13 @@ from framefleet.media.attimes import (
 from framefleet.media.naming import DEFAULT_NAME_TEMPLATE
 from framefleet.media.pipeline import prepare_root
 from framefleet.media.specs import BagClock, Mode, OutputSpec
-from framefleet.producer.backends import BACKENDS, Backend, Job, submit_plan
+from framefleet.producer.backends import BACKENDS, Backend, Job, open_job, submit_plan
 from framefleet.producer.follow import Update
 from framefleet.producer.plan import Plan, plan_job
 
 if TYPE_CHECKING:
     from framefleet.catalog import Catalog
+    from framefleet.catalog.derived import RegisterReport
 
 Progress = Callable[[JobStatus], None]
 
@@ -69,6 +71,9 @@ def submit(
     anchor: float | None = None,
     max_skew_ms: float | None = None,
     bag_time: BagClock = "header",
+    exports: Sequence[str] = (),
+    shard_size: int = 1000,
+    register: bool = False,
     tags: Sequence[str] = (),
     record_id: str | None = None,
     content: str | None = None,
@@ -97,6 +102,10 @@ def submit(
             frame is older is marked incomplete.
         bag_time: the clock of bag topics: their messages' ``header`` stamps or ``receive``
             times.
+        exports: ``"parquet"`` and/or ``"webdataset"``, written when the job completes
+            (``shard_size`` images per WebDataset shard).
+        register: add the job's images to the catalog when it completes (`extract` does it
+            as it returns; after `submit`, call `register` once the job is complete).
         tags, record_id, content: more filters (all tags; globs).
         segment_seconds: segment length (default: the setting, 10 s).
         backend: ``"local"`` (a process pool here) or ``"celery"`` (workers on the broker).
@@ -155,6 +164,9 @@ def submit(
         anchor=_epoch(anchor, "anchor"),
         max_skew_ms=max_skew_ms,
         bag_time=bag_time,
+        completion=Completion(
+            exports=tuple(exports), shard_size=shard_size, register=bool(register)
+        ),
     )
     if not plan.segments:
         described = ", ".join(f"{k}={v!r}" for k, v in query.items() if v) or "no filter"
@@ -195,7 +207,39 @@ def extract(
     """
     job = submit(where, **options)
     update: Update | None = None if progress is None else (lambda status, _: progress(status))
-    return job.wait(on_update=update, timeout_seconds=timeout_seconds)
+    status = job.wait(on_update=update, timeout_seconds=timeout_seconds)
+    if options.get("register"):
+        register(status, catalog=options.get("catalog"), settings=options.get("settings"))
+    return status
+
+
+def register(
+    job: JobStatus | str,
+    *,
+    catalog: str | Catalog | None = None,
+    settings: Settings | None = None,
+    out: str | os.PathLike[str] | None = None,
+) -> RegisterReport:
+    """Add a complete job's images to the catalog (a job submitted with ``register=True`` or
+    ``exports``); idempotent.
+
+    Args:
+        job: its status, or its id (found as `framefleet status` finds it; ``out``: a local
+            job's output root).
+    """
+    from framefleet.catalog import Catalog
+    from framefleet.producer.registration import register_job
+
+    settings = settings or load_settings()
+    if isinstance(job, str):
+        found = open_job(job, settings=settings, out_dir=None if out is None else os.fspath(out))
+        status = found.wait()  # complete: writes its manifest if need be; else waits for it
+    else:
+        status = job
+    if isinstance(catalog, Catalog):
+        return register_job(catalog, status)
+    with Catalog(catalog or settings.database_url, create=False) as opened:
+        return register_job(opened, status)
 
 
 def _plan(

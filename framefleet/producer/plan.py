@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +62,8 @@ class Plan:
     segments: tuple[PlannedSegment, ...]
     videos: int
     completion: Completion = field(default_factory=Completion)
+    sources: tuple[Mapping[str, Any], ...] = ()
+    """The catalog rows of the cameras planned (what exports and registration describe)."""
 
     @property
     def pending(self) -> tuple[PlannedSegment, ...]:
@@ -111,6 +113,7 @@ def plan_job(
     anchor: float | None = None,
     max_skew_ms: float | None = None,
     bag_time: BagClock = "header",
+    completion: Completion | None = None,
 ) -> Plan:
     """Segments for every video row in ``rows`` (other rows are ignored); see the module doc.
 
@@ -125,9 +128,11 @@ def plan_job(
         max_skew_ms: with ``sync``: a frameset whose camera's frame is older is incomplete.
         bag_time: the clock of bag topics: their messages' ``header`` stamps or ``receive``
             times.
+        completion: exports and registration when the job completes (framesets come from
+            ``sync``).
     """
     takeover = force if takeover is None else takeover
-    completion = Completion(framesets=sync, max_skew_ms=max_skew_ms)
+    completion = replace(completion or Completion(), framesets=sync, max_skew_ms=max_skew_ms)
     videos: dict[tuple[str, str], Mapping[str, Any]] = {}
     for row in rows:
         if is_video_row(row):
@@ -162,7 +167,7 @@ def plan_job(
         for spec in specs:
             skipped = not force and (root / spec.manifest_name).is_file()
             segments.append(PlannedSegment(len(segments), spec, skipped))
-    return Plan(tuple(segments), len(ordered), completion)
+    return Plan(tuple(segments), len(ordered), completion, tuple(ordered))
 
 
 def _check_names(spec: SegmentSpec, names: dict[str, SegmentSpec], *, takeover: bool) -> None:

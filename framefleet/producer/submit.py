@@ -15,7 +15,7 @@ from typing import Any
 
 from framefleet.config import Settings
 from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
-from framefleet.jobs.completion import Completion
+from framefleet.jobs.completion import Completion, save_sources
 from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
@@ -59,8 +59,11 @@ def record_job(
     queue: str,
 ) -> list[SegmentMessage]:
     """Record ``plan`` as job ``job_id`` in ``store`` (Redis or a local job's file); returns
-    its messages, one per segment in plan order."""
+    its messages, one per segment in plan order. Exports and registration need the sources'
+    catalog fields when the job completes: they are kept beside the job manifest."""
     messages = plan.messages(job_id, force=force)
+    if plan.completion.exports or plan.completion.register:
+        save_sources(output.out_dir, job_id, plan.sources)
     store.create_job(
         job_id,
         out_dir=output.out_dir,

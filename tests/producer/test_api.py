@@ -160,3 +160,36 @@ def test_extract_at_times_and_sync_through_the_cli(tmp_path: Path) -> None:
     answered = sorted(t for line in manifest for t in line.get("requested_times", []))
     assert answered == [100.1, 100.45, 100.45, 101.9, 101.9]  # rear: from 100.3 on
     assert [line["requested_time"] for line in manifest if "missing" in line] == [100.1]
+
+
+def test_exports_and_registration_when_the_job_completes(tmp_path: Path, catalog_url: str):
+    import tarfile
+
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main,
+        ["extract", "--db", catalog_url, "--out", str(out), "--local", "--export", "parquet",
+         "--export", "webdataset", "--shard-size", "4", "--register"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    job_id = result.stdout.splitlines()[0]
+    lines = manifest_lines(out / "_jobs" / f"{job_id}.jsonl")
+    table = pq.read_table(out / "_jobs" / f"{job_id}.parquet").to_pylist()
+    assert [row["path"] for row in table] == [line["path"] for line in lines]
+    assert all(row["source_tags"] == ["video"] for row in table)
+    shards = sorted((out / "_exports" / job_id).glob("shard-*.tar"))
+    assert len(shards) == 3  # 10 images, 4 a shard
+    with tarfile.open(shards[0]) as tar:
+        names = tar.getnames()
+    assert len(names) == 8 and names[0].endswith(".jpg") and names[1].endswith(".json")
+    assert "catalog: registered 10 images (0 updated, 0 unchanged" in result.stdout
+
+    with Catalog(catalog_url) as catalog:
+        rows = list(catalog.query('tags like "%extracted%"'))
+        assert len(rows) == 10 and all(r["data_type"] == "derived" for r in rows)
+        assert {tuple(r["tags"])[-1] for r in rows} == {"2fps-full-jpeg"}
+    again = CliRunner().invoke(main, ["register", job_id, "--db", catalog_url])
+    assert again.exit_code == 0, again.output
+    assert "registered 0 images (0 updated, 10 unchanged" in again.output  # idempotent
