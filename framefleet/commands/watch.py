@@ -13,9 +13,11 @@ from framefleet.commands._common import CliState, image_options, output_spec_fro
 from framefleet.config import redact_url
 from framefleet.errors import ConfigError
 from framefleet.jobs.leases import Reaper
+from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.store import JobStore
 from framefleet.producer.backends import submit_plan
 from framefleet.producer.plan import plan_job
+from framefleet.producer.registration import register_job
 from framefleet.watch.rules import Rule, load_rules, make_rule, unique_rules
 from framefleet.watch.watcher import Watcher
 
@@ -94,7 +96,13 @@ def watch(
     )
 
     def submit(rule: Rule, rows: list[dict[str, Any]], job_id: str) -> int:
-        plan = plan_job(rows, output=rule.output, segment_seconds=rule.segment_seconds)
+        plan = plan_job(
+            rows,
+            output=rule.output,
+            segment_seconds=rule.segment_seconds,
+            completion=rule.completion,
+            bag_time=rule.bag_time,
+        )
         job = submit_plan(
             plan,
             backend="celery",
@@ -116,6 +124,7 @@ def watch(
                 submit=submit,
                 settle_seconds=settle,
                 reap=Reaper(store, settings).maybe_reap,
+                register=lambda job_id: _register_if_complete(catalog, store, job_id),
             )
             click.echo(
                 f"watching {', '.join(map(str, roots))} every {interval:g} s with rule(s) "
@@ -138,6 +147,17 @@ def watch(
                 ctx.exit(1)
     finally:
         store.close()
+
+
+def _register_if_complete(catalog: Catalog, store: JobStore, job_id: str) -> bool:
+    """Register a rule's job once it is complete (its older images replaced): True when done."""
+    job = store.job(job_id)
+    if not job.complete:
+        return False
+    job = finalize_job(store, job_id)
+    report = register_job(catalog, job, replace=True)
+    logging.getLogger("framefleet.watcher").info("job %s: %s", job_id, report.summary())
+    return True
 
 
 COMMANDS = [watch]

@@ -8,14 +8,15 @@ makes it a new rule (every matching recording is enqueued again for it).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from framefleet.catalog import parse_query
 from framefleet.config import read_toml
 from framefleet.errors import ConfigError
-from framefleet.media.specs import OutputSpec
+from framefleet.jobs.completion import Completion
+from framefleet.media.specs import BagClock, OutputSpec
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 _OUTPUT_KEYS = {
@@ -33,6 +34,9 @@ _OUTPUT_KEYS = {
 }
 
 
+_COMPLETION_KEYS = {"export": "exports", "shard_size": "shard_size", "register": "register"}
+
+
 @dataclass(frozen=True)
 class Rule:
     """Enqueue every catalog video matching ``where`` with this output spec."""
@@ -41,9 +45,20 @@ class Rule:
     where: str | None
     output: OutputSpec
     segment_seconds: float
+    completion: Completion = field(default_factory=Completion)
+    """Exports and registration of the rule's jobs when they complete."""
+    bag_time: BagClock = "header"
 
 
-def make_rule(name: str, *, where: str | None, output: OutputSpec, segment_seconds: float) -> Rule:
+def make_rule(
+    name: str,
+    *,
+    where: str | None,
+    output: OutputSpec,
+    segment_seconds: float,
+    completion: Completion | None = None,
+    bag_time: BagClock = "header",
+) -> Rule:
     """A validated rule: its name is usable as a claim key, its filter parses now (so a typo
     fails at start-up, not at the first poll), its segments have a length."""
     label = f"rule {name!r}"
@@ -55,12 +70,21 @@ def make_rule(name: str, *, where: str | None, output: OutputSpec, segment_secon
         parse_query(where)
     if not segment_seconds > 0:
         raise ConfigError(f"{label}: segment_seconds must be > 0, got {segment_seconds}")
-    return Rule(name=name, where=where, output=output, segment_seconds=segment_seconds)
+    if bag_time not in ("header", "receive"):
+        raise ConfigError(f"{label}: bag_time must be header or receive, got {bag_time!r}")
+    return Rule(
+        name=name,
+        where=where,
+        output=output,
+        segment_seconds=segment_seconds,
+        completion=completion or Completion(),
+        bag_time=bag_time,
+    )
 
 
 def rule_from_table(table: dict[str, Any], *, default_segment_seconds: float) -> Rule:
     """One rule from a ``[[rules]]`` table of a rules file."""
-    known = {"name", "where", "segment_seconds", *_OUTPUT_KEYS}
+    known = {"name", "where", "segment_seconds", "bag_time", *_OUTPUT_KEYS, *_COMPLETION_KEYS}
     label = f"rule {table.get('name')!r}"
     unknown = set(table) - known
     if unknown:
@@ -74,15 +98,23 @@ def rule_from_table(table: dict[str, Any], *, default_segment_seconds: float) ->
     output["out_dir"] = str(output["out_dir"])
     if "target_fps" in output:
         output["target_fps"] = str(output["target_fps"])
+    completion = {_COMPLETION_KEYS[k]: v for k, v in table.items() if k in _COMPLETION_KEYS}
+    if isinstance(completion.get("exports"), str):
+        completion["exports"] = [completion["exports"]]
     try:
         spec = OutputSpec(**output)
-    except TypeError as e:
+        done = Completion(**completion)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"{label}: {e}") from e
+    except ConfigError as e:
         raise ConfigError(f"{label}: {e}") from e
     return make_rule(
         table.get("name"),  # type: ignore[arg-type]  # validated by make_rule
         where=table.get("where"),
         output=spec,
         segment_seconds=float(table.get("segment_seconds", default_segment_seconds)),
+        completion=done,
+        bag_time=table.get("bag_time", "header"),
     )
 
 

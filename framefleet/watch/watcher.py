@@ -74,6 +74,10 @@ class Watcher:
     owner: str = field(default_factory=default_owner)
     reap: Callable[[], object] | None = None
     """Called every poll: re-enqueues segments whose worker died (`framefleet.jobs.leases`)."""
+    register: Callable[[str], bool] | None = None
+    """Registers a job's images in the catalog if it is complete (True: done, or nothing to
+    do); asked every poll for the jobs of rules with ``register``."""
+    _to_register: dict[str, str] = field(init=False, default_factory=dict)
     tracker: SettleTracker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -100,7 +104,22 @@ class Watcher:
                 continue
             if job_id is not None:
                 report.enqueued.setdefault(rule.name, []).append(job_id)
+                if rule.completion.register:
+                    self._to_register[job_id] = rule.name
+        self._register_completed(report)
         return report
+
+    def _register_completed(self, report: PollReport) -> None:
+        """Register the images of this watcher's completed jobs (those of rules that ask)."""
+        if self.register is None:
+            return
+        for job_id, rule in list(self._to_register.items()):
+            try:
+                if self.register(job_id):
+                    del self._to_register[job_id]
+            except Exception as e:
+                report.errors.append(f"rule {rule}: registering job {job_id}: {_reason(e)}")
+                log.error("rule %s: could not register job %s (retried): %s", rule, job_id, e)
 
     def _ingest(self, folder: Path, files: list[Path], report: PollReport) -> None:
         ingest = ingest_paths(self.catalog, files, probe=probe_video, bag_topics=image_topics)

@@ -16,9 +16,11 @@ import pytest
 
 from framefleet.catalog import Catalog
 from framefleet.config import load_settings
+from framefleet.jobs.completion import Completion
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.backends import submit_plan
 from framefleet.producer.plan import plan_job
+from framefleet.producer.registration import register_job
 from framefleet.watch.rules import Rule, make_rule
 from framefleet.watch.watcher import Watcher
 from tests.clips import ClipSpec, camera_times_ms, make_clip
@@ -40,9 +42,10 @@ def _sidecar(path: Path, record_id: str, frames: int) -> None:
 
 
 class Harness:
-    """A watcher over ``root`` whose rule extracts at 2 fps into ``out``, locally."""
+    """A watcher over ``root`` whose rule extracts at 2 fps into ``out``, locally (and, with
+    ``register``, registers its images and exports Parquet)."""
 
-    def __init__(self, tmp_path: Path) -> None:
+    def __init__(self, tmp_path: Path, *, register: bool = False) -> None:
         self.root = tmp_path / "root"
         self.out = tmp_path / "out"
         self.root.mkdir()
@@ -53,6 +56,7 @@ class Harness:
             where=None,
             output=OutputSpec(out_dir=str(self.out), target_fps="2"),
             segment_seconds=2.0,
+            completion=Completion(register=register, exports=("parquet",) if register else ()),
         )
         self.watcher = Watcher(
             catalog=self.catalog,
@@ -60,10 +64,21 @@ class Harness:
             rules=[rule],
             submit=self._submit,
             settle_seconds=0,
+            register=self._register,
         )
 
+    def _register(self, job_id: str) -> bool:
+        job = next(j for j in self.runs if j.job_id == job_id)
+        register_job(self.catalog, job.status(), replace=True)
+        return True
+
     def _submit(self, rule: Rule, rows: list[dict[str, Any]], job_id: str) -> int:
-        plan = plan_job(rows, output=rule.output, segment_seconds=rule.segment_seconds)
+        plan = plan_job(
+            rows,
+            output=rule.output,
+            segment_seconds=rule.segment_seconds,
+            completion=rule.completion,
+        )
         job = submit_plan(
             plan,
             backend="local",
@@ -163,3 +178,29 @@ def test_a_sidecar_arriving_after_its_video_corrects_the_recording(harness: Harn
         f"016_real/camera%2Ffront-center/016_real-{START_MS / 1000 + k / 2:.3f}.jpg"
         for k in range(4)
     ]
+
+
+def test_a_rule_registers_its_images_and_a_changed_video_replaces_them(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, register=True)
+    try:
+        folder = harness.root / "rec" / "data"
+        folder.mkdir(parents=True)
+        video = make_clip(folder / "camera_01.mp4", ClipSpec(frames=120))  # 4 s: 8 images
+        _sidecar(video, "rec", 120)
+        harness.poll()  # extracts and registers (the local job is complete when submit returns)
+
+        def registered() -> list[dict]:
+            return list(harness.catalog.query('tags like "%extracted%"'))
+
+        assert len(registered()) == 8
+        assert (harness.out / "_jobs" / f"{harness.runs[0].job_id}.parquet").is_file()
+
+        make_clip(tmp_path / "short.mp4", ClipSpec(frames=60))  # replaced by a 2 s video
+        video.write_bytes((tmp_path / "short.mp4").read_bytes())
+        harness.poll()
+        rows = registered()
+        assert len(rows) == 4, [r["path"] for r in rows]  # the older images' rows replaced
+        assert {r["job_id"] for r in rows} == {harness.runs[1].job_id}
+        assert all(Path(r["path"]).is_file() for r in rows)
+    finally:
+        harness.catalog.close()
