@@ -12,6 +12,8 @@ _MODULES = [
     "framefleet.commands.demo",
     "framefleet.commands.catalog",
     "framefleet.commands.jobs",
+    "framefleet.commands.status",
+    "framefleet.commands.worker",
     "framefleet.commands.watch",
     "framefleet.commands.health",
 ]

@@ -228,3 +228,29 @@ def output_spec_from(out_dir: str, image: dict[str, Any], **extra: Any) -> Outpu
         fast_decode=options["fast_decode"],
         **extra,
     )
+
+
+def cli_state(ctx: click.Context) -> CliState:
+    """The root options (settings) of this invocation."""
+    return ctx.find_object(CliState) or CliState()
+
+
+def broker_option(command: F) -> F:
+    """``--broker URL``: the Redis of the broker and the job store."""
+    return click.option(
+        "--broker",
+        default=None,
+        metavar="URL",
+        help="Redis URL of the broker and job store (default: $FRAMEFLEET_BROKER_URL).",
+    )(command)
+
+
+def out_option(command: F) -> F:
+    """``--out DIR`` for commands that find a local job by its output root."""
+    return click.option(
+        "--out",
+        "out_dir",
+        default=None,
+        type=click.Path(file_okay=False),
+        help="The output root of a local job (found by its id alone when run on this host).",
+    )(command)
