@@ -1,4 +1,4 @@
-"""The one entry point, ``framefleet ...``: a root group that assembles the command modules.
+"""The one entry point, ``framefleet ...``: a root group over the command modules (lazily).
 
 Every ``FramefleetError`` becomes one readable line on stderr and exit status 1; a bad option
 or argument is one line too, with exit status 2 (Click's usage errors, without the usage
@@ -13,8 +13,8 @@ from typing import Any
 
 import click
 
-from framefleet.commands import register_all
-from framefleet.commands._common import CliState
+from framefleet.commands import COMMAND_MODULES, load_command
+from framefleet.commands.state import CliState
 from framefleet.errors import FramefleetError
 
 
@@ -39,6 +39,12 @@ class _Group(click.Group):
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMAND_MODULES)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        return load_command(cmd_name)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -61,5 +67,3 @@ def main(ctx: click.Context, config_path: str | None) -> None:
     """framefleet: turn driving recordings into images at fleet scale."""
     ctx.obj = CliState(config_path=config_path)
 
-
-register_all(main)

@@ -5,23 +5,11 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import click
 
-from framefleet.config import Settings, load_settings
 from framefleet.media.specs import DEFAULT_NAME_TEMPLATE, TEMPLATE_FIELDS, OutputSpec
-
-
-@dataclass
-class CliState:
-    """Carried on the Click context: the root options, settings loaded on first use."""
-
-    config_path: str | None = None
-
-    def settings(self, **overrides: Any) -> Settings:
-        return load_settings(config_path=self.config_path, overrides=overrides)
 
 
 def is_terminal() -> bool:
@@ -228,11 +216,6 @@ def output_spec_from(out_dir: str, image: dict[str, Any], **extra: Any) -> Outpu
         fast_decode=options["fast_decode"],
         **extra,
     )
-
-
-def cli_state(ctx: click.Context) -> CliState:
-    """The root options (settings) of this invocation."""
-    return ctx.find_object(CliState) or CliState()
 
 
 def broker_option(command: F) -> F:

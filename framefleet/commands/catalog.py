@@ -20,8 +20,9 @@ import click
 
 from framefleet.catalog import Catalog, ingest_paths, parse_query
 from framefleet.catalog.ingest import ingest_summary
-from framefleet.commands._common import CliState, is_terminal
+from framefleet.commands._common import is_terminal
 from framefleet.commands.progress import progress_bar
+from framefleet.commands.state import CliState
 from framefleet.errors import CatalogError
 from framefleet.media.bags import image_topics
 from framefleet.media.probe import probe_video

@@ -10,8 +10,8 @@ from pathlib import Path
 import click
 
 from framefleet.catalog import Catalog, ingest_paths
-from framefleet.commands._common import CliState
 from framefleet.commands.jobs import wait_and_report
+from framefleet.commands.state import CliState
 from framefleet.demo import BAG_QUERY, SEED_QUERY, make_demo_dataset
 from framefleet.media.bags import image_topics
 from framefleet.media.probe import probe_video

@@ -12,7 +12,7 @@ import time
 
 import click
 
-from framefleet.commands._common import CliState
+from framefleet.commands.state import CliState
 from framefleet.errors import ConfigError, FramefleetError
 
 

@@ -18,13 +18,13 @@ from framefleet.commands._common import (
     FiniteFloat,
     broker_option,
     check_times_options,
-    cli_state,
     image_options,
     is_terminal,
     output_options,
     times_options,
 )
 from framefleet.commands.progress import JobProgress, format_duration
+from framefleet.commands.state import cli_state
 from framefleet.config import Settings
 from framefleet.errors import NothingToDoError
 from framefleet.jobs.connection import redis_errors

@@ -10,7 +10,6 @@ import click
 
 from framefleet.commands._common import (
     EPOCH,
-    CliState,
     check_times_options,
     image_options,
     is_terminal,
@@ -18,6 +17,7 @@ from framefleet.commands._common import (
     times_options,
 )
 from framefleet.commands.progress import progress_bar
+from framefleet.commands.state import CliState
 from framefleet.errors import ConfigError, TruncatedVideoError
 from framefleet.media.attimes import read_requested_times, store_requested_times
 from framefleet.media.bags import image_topics, topic_index

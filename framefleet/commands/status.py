@@ -11,9 +11,10 @@ from datetime import datetime
 
 import click
 
-from framefleet.commands._common import broker_option, cli_state, out_option
+from framefleet.commands._common import broker_option, out_option
 from framefleet.commands.jobs import wait_and_report
 from framefleet.commands.progress import format_duration
+from framefleet.commands.state import cli_state
 from framefleet.config import Settings
 from framefleet.errors import QueueError
 from framefleet.jobs.connection import redis_errors

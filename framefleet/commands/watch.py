@@ -9,7 +9,8 @@ from typing import Any
 import click
 
 from framefleet.catalog import Catalog
-from framefleet.commands._common import CliState, image_options, output_spec_from
+from framefleet.commands._common import image_options, output_spec_from
+from framefleet.commands.state import CliState
 from framefleet.config import redact_url
 from framefleet.errors import ConfigError
 from framefleet.jobs.leases import Reaper

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 import click
 
-from framefleet.commands._common import broker_option, cli_state
+from framefleet.commands._common import broker_option
+from framefleet.commands.state import cli_state
 from framefleet.jobs.message import DEFAULT_QUEUE
 
 
