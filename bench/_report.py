@@ -14,6 +14,7 @@ SINGLE = "framefleet, 1 process"
 POOL = "framefleet, {n} processes, exact"
 POOL_FAST = "framefleet, {n} processes, fast decode"
 POOL_UNALIGNED = "framefleet, {n} processes, exact, 10 s cuts"
+POOL_AUTO = "framefleet, {n} processes, exact, threads auto"
 TARGETS = {
     "single_vs_ffmpeg": 1.3,
     "pool_vs_ffmpeg": 2.0,
