@@ -21,7 +21,7 @@ from framefleet.export.layout import (
     shard_prefix,
 )
 from framefleet.export.lines import SOURCE_FIELDS, sources_by_content
-from framefleet.export.parquet import IMAGE_COLUMNS, write_parquet
+from framefleet.export.parquet import IMAGE_COLUMNS, require_pyarrow, write_parquet
 from framefleet.export.webdataset import sample_key, write_webdataset
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "SOURCE_FIELDS",
     "framesets_parquet_path",
     "parquet_path",
+    "require_pyarrow",
     "sample_key",
     "shard_path",
     "shard_prefix",

@@ -23,6 +23,7 @@ The whole table is held in memory while it is written (about 100 bytes an image)
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -56,6 +57,15 @@ IMAGE_COLUMNS = (
 """Columns every image table has, first, in this order."""
 
 SOURCE_PREFIX = "source_"
+
+
+def require_pyarrow() -> None:
+    """Raise `ConfigError` now, without importing it, when pyarrow is not installed.
+
+    A job asking for a Parquet export is refused when it is planned, not after its images.
+    """
+    if importlib.util.find_spec("pyarrow") is None:
+        raise ConfigError(f"--export parquet needs pyarrow (not installed): {INSTALL_HINT}")
 
 
 def _pyarrow() -> Any:

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from framefleet.errors import ConfigError
-from framefleet.export import SOURCE_FIELDS, sources_by_content, write_parquet, write_webdataset
+from framefleet.export import (
+    SOURCE_FIELDS,
+    require_pyarrow,
+    sources_by_content,
+    write_parquet,
+    write_webdataset,
+)
 from framefleet.jobs.framesets import assemble_framesets
 from framefleet.media.images import inside, write_atomic
 from framefleet.media.naming import JOBS_DIR, path_safe
@@ -48,6 +54,8 @@ class Completion:
             raise ConfigError(
                 f"unknown export(s) {', '.join(sorted(unknown))}; known: {', '.join(EXPORTS)}"
             )
+        if "parquet" in self.exports:
+            require_pyarrow()
         if not isinstance(self.shard_size, int) or not 1 <= self.shard_size <= 10_000_000:
             raise ConfigError(f"shard_size must be 1..10000000 images, got {self.shard_size!r}")
         if self.max_skew_ms is not None:

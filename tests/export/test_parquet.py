@@ -197,3 +197,20 @@ def test_without_pyarrow_one_clear_line(tmp_path: Path, monkeypatch: pytest.Monk
         r"pip install 'framefleet\[parquet\]'$",
     ):
         write_parquet(job.manifest)
+
+
+def test_without_pyarrow_a_parquet_job_is_refused_when_planned(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from framefleet.jobs.completion import Completion
+    from framefleet.watch.rules import load_rules
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    hint = r"--export parquet needs pyarrow \(not installed\): pip install 'framefleet\[parquet\]'"
+    with pytest.raises(ConfigError, match=hint):
+        Completion(exports=("parquet",))
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rules]]\nname = "r"\nout = "out"\nexport = "parquet"\n')
+    with pytest.raises(ConfigError, match=hint):
+        load_rules(rules, default_segment_seconds=10)
+    assert Completion(exports=("webdataset",)).exports == ("webdataset",)
