@@ -86,7 +86,7 @@ from framefleet.producer.local import default_workers
 )
 @click.option(
     "--segment-seconds",
-    type=click.FloatRange(min=0, max=86400, min_open=True),
+    type=FiniteFloat(min=0, max=86400, min_open=True),
     default=None,
     help="Segment length (default: the segment_seconds setting, 10).",
 )

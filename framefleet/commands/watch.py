@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from framefleet.catalog import Catalog
-from framefleet.commands._common import image_options, output_spec_from
+from framefleet.commands._common import FiniteFloat, image_options, output_spec_from
 from framefleet.commands.state import CliState
 from framefleet.config import redact_url
 from framefleet.errors import ConfigError
@@ -32,13 +32,22 @@ from framefleet.watch.watcher import Watcher
 @click.option("--out", "out_dir", default=None, help="Inline rule: the output root.")
 @click.option("--name", "rule_name", default="inline", show_default=True, help="Inline rule name.")
 @image_options
-@click.option("--segment-seconds", type=float, default=None, help="Segment length (default: 10).")
 @click.option(
-    "--interval", type=float, default=10.0, show_default=True, help="Seconds between polls."
+    "--segment-seconds",
+    type=FiniteFloat(min=0, max=86400, min_open=True),
+    default=None,
+    help="Segment length (default: 10).",
+)
+@click.option(
+    "--interval",
+    type=FiniteFloat(min=0.01, max=86400),
+    default=10.0,
+    show_default=True,
+    help="Seconds between polls.",
 )
 @click.option(
     "--settle",
-    type=float,
+    type=FiniteFloat(min=0, max=86400),
     default=5.0,
     show_default=True,
     help="Seconds a folder must stay unchanged before its files are taken as complete.",
@@ -67,7 +76,8 @@ def watch(
 
     Rules come from --rules FILE ([[rules]] tables) and/or one inline rule (--out, --where and
     the extract options). Each (file, rule) is enqueued exactly once, across restarts and with
-    several watchers on one catalog. Rows added to the catalog by other means are enqueued too.
+    several watchers on one catalog, and again when the file changes (its newer images replace
+    the older ones). Rows added to the catalog by other means are enqueued too.
     """
     state = ctx.find_object(CliState) or CliState()
     settings = state.settings(database_url=db, broker_url=broker, segment_seconds=segment_seconds)

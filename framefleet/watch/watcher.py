@@ -94,7 +94,11 @@ class Watcher:
                 log.error("could not ingest %s (retried on the next poll): %s", folder, _reason(e))
                 self.tracker.forget(folder)
         report.waiting = dict(self.tracker.waiting)
-        self._housekeeping()
+        try:
+            self._housekeeping()
+        except Exception as e:  # Redis or the catalog down: the rules below say so too
+            report.errors.append(f"housekeeping: {_reason(e)}")
+            log.error("housekeeping failed (retried on the next poll): %s", _reason(e))
         for rule in self.rules:
             try:
                 job_id = self._enqueue_rule(rule)
@@ -177,8 +181,8 @@ class Watcher:
     def run(self, *, interval_seconds: float, once: bool = False) -> PollReport:
         """Poll until interrupted (or once, returning its report).
 
-        A poll that fails as a whole (the catalog or Redis unreachable) is logged and retried
-        after ``interval_seconds``; with ``once`` it raises.
+        A poll that fails as a whole (the catalog unreachable) is logged and retried after
+        ``interval_seconds``; with ``once`` it is the report's one error.
         """
         announced: dict[Path, float | None] = {}
         while True:
@@ -186,7 +190,8 @@ class Watcher:
                 report = self.poll()
             except Exception as e:
                 if once:
-                    raise
+                    log.error("poll failed: %s", _reason(e))
+                    return PollReport(errors=[f"poll failed: {_reason(e)}"])
                 log.error("poll failed, retrying in %.0f s: %s", interval_seconds, _reason(e))
                 time.sleep(interval_seconds)
                 continue

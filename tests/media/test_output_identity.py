@@ -21,6 +21,7 @@ from framefleet.media.naming import check_template, path_safe, render_name
 from framefleet.media.pipeline import process_segment
 from framefleet.media.specs import OutputSpec, SegmentSpec
 from tests.clips import ClipSpec, make_clip
+from tests.strategies import HOSTILE_NUMBERS
 
 IDS = st.one_of(
     st.text(min_size=0, max_size=40),
@@ -226,36 +227,6 @@ def test_allowed_format_specs_work() -> None:
         assert fields
 
 
-HOSTILE_NUMBERS = st.one_of(
-    st.sampled_from(
-        [
-            "nan",
-            "inf",
-            "-inf",
-            "1e1000000000",
-            "1e5000",
-            "-5",
-            "0",
-            "-0",
-            "1/0",
-            "",
-            " ",
-            "\x00",
-            "1" * 400,
-            "9" * 5000,
-            "0x10",
-            "1_000",
-            "٣",
-            "2",
-            "0.5",
-            "30000/1001",
-            "1e-300",
-        ]
-    ),
-    st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(min_value=-(10**30), max_value=10**30).map(str),
-    st.text(max_size=12),
-)
 NUMERIC_OPTIONS = ["--fps", "--resize", "--max-side", "--width", "--height", "--quality",
                    "--start", "--end", "--start-timestamp", "--threads"]  # fmt: skip
 
