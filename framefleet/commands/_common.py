@@ -218,6 +218,18 @@ def output_spec_from(out_dir: str, image: dict[str, Any], **extra: Any) -> Outpu
     )
 
 
+def bag_time_option(command: F) -> F:
+    """``--bag-time header|receive``: which clock times a bag topic's images."""
+    return click.option(
+        "--bag-time",
+        type=click.Choice(["header", "receive"]),
+        default="header",
+        show_default=True,
+        help="A bag topic's clock: its messages' header stamps, or when the recorder received "
+        "them (for cameras that do not stamp their images).",
+    )(command)
+
+
 def broker_option(command: F) -> F:
     """``--broker URL``: the Redis of the broker and the job store."""
     return click.option(

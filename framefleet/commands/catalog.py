@@ -20,7 +20,7 @@ import click
 
 from framefleet.catalog import Catalog, ingest_paths, parse_query
 from framefleet.catalog.ingest import ingest_summary
-from framefleet.commands._common import is_terminal
+from framefleet.commands._common import bag_time_option, is_terminal
 from framefleet.commands.progress import progress_bar
 from framefleet.commands.state import CliState
 from framefleet.errors import CatalogError
@@ -128,14 +128,7 @@ def init(ctx: click.Context, base_dir: Path | None) -> None:
     is_flag=True,
     help="Skip videos and bags without a sidecar (do not probe or read them).",
 )
-@click.option(
-    "--bag-time",
-    type=click.Choice(["header", "receive"]),
-    default="header",
-    show_default=True,
-    help="Times of bags' image topics: the messages' header stamps, or when the recorder "
-    "received them (for cameras that do not stamp their images).",
-)
+@bag_time_option
 @click.option(
     "--confine",
     is_flag=True,

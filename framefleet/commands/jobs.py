@@ -16,6 +16,7 @@ import click
 from framefleet.commands._common import (
     EPOCH,
     FiniteFloat,
+    bag_time_option,
     broker_option,
     check_times_options,
     image_options,
@@ -77,13 +78,7 @@ from framefleet.producer.local import default_workers
     help="Add the images to the catalog when the job completes (tags: the video's, "
     "extracted, the spec's).",
 )
-@click.option(
-    "--bag-time",
-    type=click.Choice(["header", "receive"]),
-    default="header",
-    show_default=True,
-    help="The clock of bag topics: their messages' header stamps, or receive times.",
-)
+@bag_time_option
 @click.option(
     "--segment-seconds",
     type=FiniteFloat(min=0, max=86400, min_open=True),

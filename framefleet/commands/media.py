@@ -10,6 +10,7 @@ import click
 
 from framefleet.commands._common import (
     EPOCH,
+    bag_time_option,
     check_times_options,
     image_options,
     is_terminal,
@@ -70,13 +71,7 @@ from framefleet.pydtk import is_bag_file_name, is_ros2_bag_dir, seconds_not_befo
     metavar="NAME",
     help="A bag's image topic (default: its only one). Bags: ROS1 .bag, ROS2 folder, .mcap.",
 )
-@click.option(
-    "--bag-time",
-    type=click.Choice(["header", "receive"]),
-    default="header",
-    show_default=True,
-    help="A bag topic's clock: its messages' header stamps, or the bag's receive times.",
-)
+@bag_time_option
 @click.option(
     "--threads",
     type=click.IntRange(0, 64),
