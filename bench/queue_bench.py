@@ -3,7 +3,7 @@
 One run, in this order, on the cached seed clip (80 s, 1920x1080, 30 fps, GOP 30, ~15 Mbit/s):
 
 1. ffmpeg CLI: ``ffmpeg -i clip.mp4 -vf fps=2,scale=iw/4:-1 out/%04d.jpg``;
-2. local mode: the job's 8 segments of 10 s in a process pool of 2 (`run_local`);
+2. local mode: the job's 8 segments of 10 s in a process pool of 2 (the local backend);
 3. queue mode: the same job enqueued to a throwaway redis-server and run by one Celery worker
    with 2 processes (started and ready before the clock starts), timed from the enqueue to the
    job's completion as recorded in Redis; also the time from the enqueue to the first image file;
@@ -35,12 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench._workload import OUT_DIR, seed_clip  # noqa: E402
 from framefleet.config import load_settings  # noqa: E402
-from framefleet.jobs.broker import publish_segments  # noqa: E402
+from framefleet.jobs.broker import publish_segments, queue_lists  # noqa: E402
 from framefleet.jobs.limits import checked_limits  # noqa: E402
 from framefleet.jobs.message import SegmentMessage  # noqa: E402
 from framefleet.jobs.store import JobStore  # noqa: E402
+from framefleet.media.naming import path_safe  # noqa: E402
 from framefleet.media.specs import OutputSpec, SegmentSpec  # noqa: E402
-from framefleet.producer.local import run_local  # noqa: E402
+from framefleet.producer.backends import submit_plan  # noqa: E402
 from framefleet.producer.plan import plan_job  # noqa: E402
 from framefleet.producer.submit import new_job_id, submit_job  # noqa: E402
 
@@ -113,10 +114,18 @@ def run_local_pool(clip: Path, out: Path) -> tuple[float, int]:
     spec = output_spec(out)
     t0 = time.perf_counter()
     plan = plan_job([clip_row(clip)], output=spec, segment_seconds=SEGMENT_SECONDS)
-    run = run_local(plan, job_id=new_job_id(local=True), out_dir=str(out), workers=WORKERS)
+    job = submit_plan(
+        plan,
+        backend="local",
+        settings=load_settings(env={}),
+        output=spec,
+        segment_seconds=SEGMENT_SECONDS,
+        workers=WORKERS,
+    )
+    status = job.wait()
     wall = time.perf_counter() - t0
-    assert not run.failed, run.failed
-    return wall, run.images
+    assert not status.failed, job.failed_segments()
+    return wall, status.images
 
 
 def first_image_watch(directory: Path, started: float, found: dict[str, float]) -> None:
@@ -146,7 +155,7 @@ def run_queue(clip: Path, out: Path, workdir: Path) -> dict[str, float]:
         _wait_worker_ready(store)
         spec = output_spec(out)
         plan = plan_job([clip_row(clip)], output=spec, segment_seconds=SEGMENT_SECONDS)
-        images_dir = out / "seed" / "camera_front-center"
+        images_dir = out / path_safe("seed") / path_safe("camera/front-center")
         found: dict[str, float] = {}
         t0 = time.perf_counter()
         watcher = threading.Thread(target=first_image_watch, args=(images_dir, t0, found))
@@ -220,7 +229,8 @@ def enqueue_rate(workdir: Path) -> dict[str, float]:
             settings.broker_url, messages, limits=checked_limits(settings, SEGMENT_SECONDS)
         )
         publish = time.perf_counter() - t2
-        assert sent == ENQUEUE_MESSAGES == store.client.llen("framefleet")
+        queued = sum(store.client.llen(name) for name in queue_lists())
+        assert sent == ENQUEUE_MESSAGES == queued, (sent, queued)
         return {
             "messages": ENQUEUE_MESSAGES,
             "build_seconds": build,
