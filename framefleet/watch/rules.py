@@ -14,7 +14,7 @@ from typing import Any
 
 from framefleet.catalog import parse_query
 from framefleet.config import read_toml
-from framefleet.errors import ConfigError
+from framefleet.errors import ConfigError, QueryError
 from framefleet.jobs.completion import Completion
 from framefleet.media.specs import BagClock, OutputSpec
 
@@ -33,6 +33,9 @@ _OUTPUT_KEYS = {
     "fast_decode": "fast_decode",
 }
 
+
+MAX_SEGMENT_SECONDS = 86400
+"""A segment longer than a day is a typo (and its time limits would overflow)."""
 
 _COMPLETION_KEYS = {"export": "exports", "shard_size": "shard_size", "register": "register"}
 
@@ -67,16 +70,26 @@ def make_rule(
     if where is not None:
         if not isinstance(where, str):
             raise ConfigError(f"{label}: 'where' must be a string")
-        parse_query(where)
-    if not segment_seconds > 0:
-        raise ConfigError(f"{label}: segment_seconds must be > 0, got {segment_seconds}")
+        try:
+            parse_query(where)
+        except QueryError as e:
+            raise ConfigError(f"{label}: where: {e}") from e
+    if (
+        isinstance(segment_seconds, bool)
+        or not isinstance(segment_seconds, int | float)
+        or not 0 < segment_seconds <= MAX_SEGMENT_SECONDS  # false for nan too
+    ):
+        raise ConfigError(
+            f"{label}: segment_seconds must be a number of seconds in (0, "
+            f"{MAX_SEGMENT_SECONDS}], got {segment_seconds!r}"
+        )
     if bag_time not in ("header", "receive"):
         raise ConfigError(f"{label}: bag_time must be header or receive, got {bag_time!r}")
     return Rule(
         name=name,
         where=where,
         output=output,
-        segment_seconds=segment_seconds,
+        segment_seconds=float(segment_seconds),
         completion=completion or Completion(),
         bag_time=bag_time,
     )
@@ -112,7 +125,7 @@ def rule_from_table(table: dict[str, Any], *, default_segment_seconds: float) ->
         table.get("name"),  # type: ignore[arg-type]  # validated by make_rule
         where=table.get("where"),
         output=spec,
-        segment_seconds=float(table.get("segment_seconds", default_segment_seconds)),
+        segment_seconds=table.get("segment_seconds", default_segment_seconds),
         completion=done,
         bag_time=table.get("bag_time", "header"),
     )
