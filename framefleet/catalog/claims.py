@@ -126,6 +126,22 @@ class Claims:
         cutoff = time.time() - older_than_seconds
         return self._write(delete(CL).where(CL.c.state == "claimed", CL.c.claimed_at < cutoff))
 
+    def unregistered_jobs(self, *, rule: str) -> list[str]:
+        """The jobs ``rule`` enqueued whose images are not in the catalog (yet): what a
+        watcher that registers the rule's jobs still has to do, after a restart too."""
+        registered = exists().where(F.c.job_id == CL.c.job_id)
+        statement = (
+            select(CL.c.job_id)
+            .where(CL.c.rule == rule, CL.c.state == "enqueued", not_(registered))
+            .distinct()
+            .order_by(CL.c.job_id)
+        )
+        try:
+            with self.catalog.engine.connect() as connection:
+                return [str(job_id) for job_id in connection.execute(statement).scalars()]
+        except SQLAlchemyError as e:
+            raise CatalogError(f"catalog query failed: {_reason(e)}") from e
+
     def of(self, *, rule: str | None = None) -> list[dict[str, Any]]:
         """The claims (all, or of one rule), oldest first: for status and tests."""
         statement = select(CL).order_by(CL.c.claimed_at, CL.c.file_id)

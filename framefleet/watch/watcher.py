@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from framefleet.catalog import Catalog, ingest_paths
-from framefleet.errors import FramefleetError
+from framefleet.errors import FramefleetError, JobNotFoundError
 from framefleet.media.bags import image_topics
 from framefleet.media.probe import probe_video
 from framefleet.producer.submit import new_job_id
@@ -78,6 +78,7 @@ class Watcher:
     """Registers a job's images in the catalog if it is complete (True: done, or nothing to
     do); asked every poll for the jobs of rules with ``register``."""
     _to_register: dict[str, str] = field(init=False, default_factory=dict)
+    _pending_loaded: bool = field(init=False, default=False)
     tracker: SettleTracker = field(init=False)
 
     def __post_init__(self) -> None:
@@ -114,13 +115,22 @@ class Watcher:
         return report
 
     def _register_completed(self, report: PollReport) -> None:
-        """Register the images of this watcher's completed jobs (those of rules that ask)."""
+        """Register the images of the rules' completed jobs (those of rules that ask)."""
         if self.register is None:
             return
+        if not self._pending_loaded:  # jobs enqueued before a restart, still unregistered
+            for registering in (r for r in self.rules if r.completion.register):
+                for job_id in self.catalog.claims.unregistered_jobs(rule=registering.name):
+                    self._to_register.setdefault(job_id, registering.name)
+            self._pending_loaded = True
         for job_id, rule in list(self._to_register.items()):
             try:
                 if self.register(job_id):
                     del self._to_register[job_id]
+            except JobNotFoundError as e:  # expired from Redis: nothing will ever register it
+                del self._to_register[job_id]
+                report.errors.append(f"rule {rule}: job {job_id} not registered: {e}")
+                log.error("rule %s: job %s cannot be registered: %s", rule, job_id, e)
             except Exception as e:
                 report.errors.append(f"rule {rule}: registering job {job_id}: {_reason(e)}")
                 log.error("rule %s: could not register job %s (retried): %s", rule, job_id, e)

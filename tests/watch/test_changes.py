@@ -16,6 +16,7 @@ import pytest
 
 from framefleet.catalog import Catalog
 from framefleet.config import load_settings
+from framefleet.errors import JobNotFoundError
 from framefleet.jobs.completion import Completion
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.backends import submit_plan
@@ -202,5 +203,47 @@ def test_a_rule_registers_its_images_and_a_changed_video_replaces_them(tmp_path:
         assert len(rows) == 4, [r["path"] for r in rows]  # the older images' rows replaced
         assert {r["job_id"] for r in rows} == {harness.runs[1].job_id}
         assert all(Path(r["path"]).is_file() for r in rows)
+    finally:
+        harness.catalog.close()
+
+
+def test_a_restarted_watcher_registers_what_its_predecessor_left(tmp_path: Path) -> None:
+    harness = Harness(tmp_path, register=True)
+    try:
+        folder = harness.root / "rec" / "data"
+        folder.mkdir(parents=True)
+        _sidecar(make_clip(folder / "camera_01.mp4", ClipSpec(frames=120)), "rec", 120)
+        harness.watcher.register = lambda job_id: False  # stopped before its job completed
+        harness.poll()
+        [job] = harness.runs
+
+        def registered() -> list[dict]:
+            return list(harness.catalog.query('tags like "%extracted%"'))
+
+        def restarted(register: Any) -> Watcher:
+            return Watcher(
+                catalog=harness.catalog,
+                roots=[harness.root],
+                rules=harness.watcher.rules,
+                submit=harness._submit,
+                settle_seconds=0,
+                register=register,
+            )
+
+        assert registered() == []
+
+        def expired(job_id: str) -> bool:
+            raise JobNotFoundError(f"job {job_id} not found (expired)")
+
+        forgetful = restarted(expired)  # the job expired from Redis: said once, then dropped
+        assert forgetful.poll().errors == [
+            f"rule front: job {job.job_id} not registered: job {job.job_id} not found (expired)"
+        ]
+        assert forgetful.poll().errors == []
+
+        assert restarted(harness._register).poll().errors == []
+        assert len(registered()) == 8
+        assert {r["job_id"] for r in registered()} == {job.job_id}
+        assert harness.catalog.claims.unregistered_jobs(rule="front") == []
     finally:
         harness.catalog.close()
