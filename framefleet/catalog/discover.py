@@ -93,7 +93,13 @@ def discover_roots(
                 )
         else:
             bad.append((root, f"{show_path(root)}: no such file or directory"))
-    return list(found.items()), bad
+    # Sidecars first: a sidecar describing a video in another folder claims it before the bare
+    # video would (sorted() is stable: the walk's order stays within each kind).
+    return sorted(found.items(), key=lambda item: not _is_sidecar(item[0])), bad
+
+
+def _is_sidecar(path: Path) -> bool:
+    return path.suffix.lower() == SIDECAR_SUFFIX
 
 
 def _in_ros2_bag(path: Path) -> bool:

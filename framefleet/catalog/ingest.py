@@ -242,6 +242,9 @@ class _Ingest:
     def batch(self, batch: Sequence[tuple[Path, Path]]) -> None:
         """Read, check and write one batch of candidates (each a sidecar or a bare video)."""
         base_dir = self.catalog.base_dir
+        pending = [(c, root) for c, root in batch if not self._described(c)]
+        self.done += len(batch) - len(pending)
+        batch = pending
         read: dict[Path, FileEntry | Exception] = {}
         lookups: list[Path] = []
         for candidate, _ in batch:
@@ -257,6 +260,9 @@ class _Ingest:
         known = self.catalog.known_files(lookups)
         groups: list[tuple[Path, list[FileEntry]]] = []
         for candidate, root in batch:
+            if self._described(candidate):  # by a sidecar earlier in this batch
+                self.done += 1
+                continue
             try:
                 built = read.get(candidate)
                 if isinstance(built, Exception):
@@ -280,11 +286,23 @@ class _Ingest:
                 self.progress(self.done, self.total)
         self._write([(candidate, entries) for candidate, entries in groups if entries])
 
+    def _described(self, candidate: Path) -> bool:
+        """A bare video or bag that a sidecar (sorted first) already described."""
+        if _is_sidecar(candidate):
+            return False
+        try:
+            first = self.claimed.get(candidate.resolve())
+        except (OSError, RuntimeError, ValueError):
+            return False
+        return first is not None and _is_sidecar(first)
+
     def _claim(self, candidate: Path, entries: list[FileEntry]) -> list[FileEntry]:
         """The entries this candidate may write: not the files another one described first."""
         kept = []
         for entry in entries:
             first = self.claimed.setdefault(entry.path, candidate)
+            if first != candidate and _is_sidecar(first) and not _is_sidecar(candidate):
+                continue  # a bare video or bag its sidecar (in another folder) describes
             if first != candidate:
                 self.fail(
                     candidate,
@@ -467,3 +485,7 @@ class _Ingest:
 def _storable(path: Path) -> bool:
     """A path the database can be asked about (a bad one fails later, with its reason)."""
     return text_problem(str(path), max_chars=MAX_PATH_CHARS, name_like=False) is None
+
+
+def _is_sidecar(path: Path) -> bool:
+    return path.suffix.lower() == SIDECAR_SUFFIX

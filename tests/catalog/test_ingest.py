@@ -285,6 +285,36 @@ def test_a_bare_video_is_probed_and_linked_to_its_timestamps(
     assert (again.added, again.unchanged, calls) == (0, 2, [])  # unchanged: not even probed
 
 
+def test_a_sidecar_in_another_folder_describes_its_video_whatever_the_walk_order(
+    catalog: Catalog, tmp_path: Path
+) -> None:
+    videos, meta = tmp_path / "a-videos", tmp_path / "z-metadata"  # the videos are walked first
+    videos.mkdir()
+    meta.mkdir()
+    video = make_clip(videos / "cam.mp4", ClipSpec(frames=30))
+    sidecar = meta / "cam.json"
+    sidecar.write_text(
+        json.dumps(
+            {"record_id": "016_x", "path": str(video), "contents": "camera/front",
+             "start_timestamp": 1_500_000_000.0, "end_timestamp": 1_500_000_001.0}
+        )
+    )  # fmt: skip
+    probed: list[Path] = []
+    for run in range(2):  # and again: nothing fails, nothing changes
+        report = ingest_paths(
+            catalog, [tmp_path], probe=lambda p: probed.append(p) or probe_video(p)
+        )
+        assert report.failed == [], run
+        assert (report.added, report.unchanged) == ((1, 0) if run == 0 else (0, 1))
+        [row] = catalog.query()
+        assert (row["record_id"], row["contents"], row["path"]) == (
+            "016_x",
+            "camera/front",
+            str(video),
+        )
+    assert probed == []  # the bare video was never even probed
+
+
 def test_a_bare_video_without_start_time_starts_at_zero_with_a_warning(
     catalog: Catalog, tmp_path: Path
 ) -> None:
