@@ -32,7 +32,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -41,7 +41,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from framefleet.catalog.database import _reason
-from framefleet.catalog.entries import ContentEntry, FileEntry
+from framefleet.catalog.entries import ContentEntry, FileEntry, check_entry
 from framefleet.catalog.models import content_tags_table as CT
 from framefleet.catalog.models import contents_table as C
 from framefleet.catalog.models import files_table as F
@@ -49,7 +49,13 @@ from framefleet.catalog.models import tags_table as T
 from framefleet.catalog.results import QueryResult
 from framefleet.catalog.store import Catalog
 from framefleet.catalog.values import MAX_NAME_CHARS, text_problem
-from framefleet.errors import CatalogError, ConfigError, EntryRejectedError, OutputError
+from framefleet.errors import (
+    CatalogError,
+    ConfigError,
+    EntryRejectedError,
+    MetadataError,
+    OutputError,
+)
 
 DERIVED_DATA_TYPE = "derived"
 EXTRACTED_TAG = "extracted"
@@ -130,7 +136,13 @@ def register_images(
     job_manifest = Path(job_manifest)
     root = Path(out_root).resolve()
     report = RegisterReport()
-    paths = _check_images(job_manifest, root, source_rows, report)
+    paths = _check_images(
+        job_manifest,
+        root,
+        source_rows,
+        report,
+        entry=lambda data, source: _entry(root, data, source, job_id, spec_tag, content_type),
+    )
     _check_sources_exist(catalog, source_rows)
     batch: list[FileEntry] = []
     next_analyze = _FIRST_ANALYZE
@@ -247,8 +259,12 @@ def _check_images(
     root: Path,
     sources: Mapping[SourceKey, Mapping[str, Any]],
     report: RegisterReport,
+    *,
+    entry: Callable[[Mapping[str, Any], Mapping[str, Any]], FileEntry],
 ) -> list[str]:
-    """Every image on disk, once, with a known video; returns the image paths (relative)."""
+    """Every image on disk, once, with a known video, its row within the catalog's bounds
+    (``entry`` builds it; a hand-edited manifest may hold anything); returns the image paths
+    (relative)."""
     seen: dict[str, int] = {}
     for number, data in _lines(manifest):
         path = data.get("path")
@@ -272,6 +288,13 @@ def _check_images(
                 f"no source row for record {key[0]!r} content {key[1]!r} (job manifest line "
                 f"{number}); pass the catalog rows of the job's videos (source_rows_for)"
             )
+        try:
+            check_entry(entry(data, sources[key]))
+        except MetadataError as e:
+            raise OutputError(
+                f"job manifest {str(manifest)!r} line {number} is not a valid image line ({e}); "
+                "nothing was registered"
+            ) from e
         try:
             regular = stat.S_ISREG(os.stat(root / path).st_mode)
         except OSError as e:

@@ -22,6 +22,7 @@ from framefleet.catalog.values import (
     check_paths,
     number_problem,
     show_path,
+    show_value,
     text_problem,
 )
 from framefleet.errors import MetadataError
@@ -144,6 +145,8 @@ def _text(where: str, name: str, value: str, limit: int, *, name_like: bool = Tr
 def _number(where: str, name: str, value: float | None, low: float, high: float) -> None:
     if value is None:
         return
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise MetadataError(f"{where}: {name} is not a number ({show_value(value)})")
     problem = number_problem(value, low, high)
     if problem is not None:
         raise MetadataError(f"{where}: {name} {problem}")

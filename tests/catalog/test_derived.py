@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import framefleet.catalog.derived as derived_module
 from framefleet.catalog import Catalog
@@ -22,7 +24,7 @@ from framefleet.catalog.derived import (
 )
 from framefleet.catalog.entries import ContentEntry, FileEntry
 from framefleet.catalog.kinds import is_video
-from framefleet.errors import CatalogError, ConfigError, OutputError
+from framefleet.errors import CatalogError, ConfigError, FramefleetError, OutputError
 
 T0 = 1489728491.0
 RECORD = "016_00000000030000000240"
@@ -365,3 +367,37 @@ def test_two_processes_registering_the_same_job(setup, db_url: str) -> None:
     assert sum(r.added for r in reports) == 120
     assert sum(r.unchanged for r in reports) == 120
     assert len(catalog.query(tags=[EXTRACTED_TAG])) == 120
+
+
+HOSTILE = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=300),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@given(
+    field=st.sampled_from(["timestamp", "width", "height", "record_id", "content"]), value=HOSTILE
+)
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+def test_a_hand_edited_manifest_registers_fully_or_not_at_all(
+    setup, field: str, value: object
+) -> None:
+    catalog, base, sources = setup
+    out = base / "out-fuzz"
+    manifest = write_manifest(out, grid(RECORD, FRONT, 3))
+    lines = [json.loads(line) for line in manifest.read_text().splitlines()]
+    lines[-1][field] = value  # the last line, after the others would have been written
+    manifest.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    before = len(catalog.query(tags=[EXTRACTED_TAG]))
+    try:
+        report = register(catalog, manifest, out, sources, job_id="job-fuzz")
+    except FramefleetError:
+        assert len(catalog.query(tags=[EXTRACTED_TAG])) == before  # nothing was written
+    else:
+        assert report.added + report.unchanged + report.updated == 3
