@@ -136,6 +136,7 @@ def register_images(
     job_manifest = Path(job_manifest)
     root = Path(out_root).resolve()
     report = RegisterReport()
+    _check_sources_exist(catalog, source_rows)
     paths = _check_images(
         job_manifest,
         root,
@@ -143,7 +144,6 @@ def register_images(
         report,
         entry=lambda data, source: _entry(root, data, source, job_id, spec_tag, content_type),
     )
-    _check_sources_exist(catalog, source_rows)
     batch: list[FileEntry] = []
     next_analyze = _FIRST_ANALYZE
     for _, data in _lines(job_manifest):
