@@ -155,6 +155,7 @@ class LocalJob(Job):
         self._updates: queue.Queue[JobStatus | None] = queue.Queue()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
+        self._stop = threading.Event()
 
     def _store(self) -> LocalJobStore:
         return LocalJobStore.open(self.out_dir, self.job_id)
@@ -191,6 +192,7 @@ class LocalJob(Job):
                     max_attempts=self.settings.max_attempts,
                     max_frame_pixels=self.settings.max_frame_pixels,
                     on_update=self._updates.put,
+                    stop=self._stop,
                 )
             except BaseException as e:  # handed to the thread that waits
                 self._error = e
@@ -213,6 +215,12 @@ class LocalJob(Job):
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
                 update = self._updates.get(timeout=left)
+            except KeyboardInterrupt:
+                # Ctrl-C: the runner stops feeding the pool and marks what was not done
+                # failed ("interrupted"), so `framefleet retry` runs it; then we go.
+                self._stop.set()
+                self._thread.join()
+                raise
             except queue.Empty as e:
                 raise JobTimeoutError(
                     f"job {self.job_id} did not complete within {timeout_seconds:g} s"

@@ -18,6 +18,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import socket
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -51,6 +52,7 @@ def run_local(
     max_attempts: int = 3,
     max_frame_pixels: int = DEFAULT_MAX_FRAME_PIXELS,
     on_update: OnUpdate | None = None,
+    stop: threading.Event | None = None,
 ) -> JobStatus:
     """Run ``messages`` (segments of the job recorded in ``store``), then write its manifest.
 
@@ -60,6 +62,8 @@ def run_local(
         max_attempts: runs of a segment whose process died before it is failed.
         max_frame_pixels: refuse videos with larger frames.
         on_update: called with the job's status after every segment.
+        stop: once set, no segment starts; those not done are failed as interrupted and
+            `KeyboardInterrupt` is raised (the caller's Ctrl-C).
 
     Returns:
         The job's final status.
@@ -67,17 +71,29 @@ def run_local(
     workers = workers or default_workers()
     if decode_threads is None:
         decode_threads = 1 if workers > 1 else 0
-    run = _Run(store, job_id, (decode_threads, max_frame_pixels), on_update)
+    run = _Run(store, job_id, (decode_threads, max_frame_pixels), on_update, stop)
     pending = list(messages)
-    while pending:
-        lost, pending = run.pool(pending, workers)
-        # A dead process broke the pool under every segment in flight: find the culprit by
-        # running each of them alone, so only the segment that kills its process uses up its
-        # attempts; then go on with the segments that had not started.
-        for message in lost:
-            while run.pool([message], 1, max_attempts=max_attempts)[0]:
-                pass
+    try:
+        while pending and not run.stopped:
+            lost, pending = run.pool(pending, workers)
+            # A dead process broke the pool under every segment in flight: find the culprit by
+            # running each of them alone, so only the segment that kills its process uses up
+            # its attempts; then go on with the segments that had not started.
+            for message in lost:
+                while not run.stopped and run.pool([message], 1, max_attempts=max_attempts)[0]:
+                    pass
+        if run.stopped:
+            raise KeyboardInterrupt
+    except KeyboardInterrupt:
+        # Segments left running or queued would never run: failed, `framefleet retry` runs them.
+        for segment_id, state in store.segment_states(job_id).items():
+            if state in ("running", "queued"):
+                store.fail(job_id, segment_id, error=INTERRUPTED)
+        raise
     return finalize_job(store, job_id)
+
+
+INTERRUPTED = "interrupted (Ctrl-C) before it was done; `framefleet retry JOB` runs it again"
 
 
 class _Run:
@@ -89,12 +105,18 @@ class _Run:
         job_id: str,
         options: tuple[int, int],
         on_update: OnUpdate | None,
+        stop: threading.Event | None,
     ) -> None:
         self.store = store
+        self.stop = stop
         self.job_id = job_id
         self.options = options
         self.on_update = on_update
         self.worker = f"local@{socket.gethostname()}"
+
+    @property
+    def stopped(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     def pool(
         self, messages: list[SegmentMessage], workers: int, *, max_attempts: int | None = None
@@ -106,7 +128,7 @@ class _Run:
         todo = iter(messages)
         with ProcessPoolExecutor(max_workers=workers, mp_context=_context()) as pool:
             running: dict[Future[dict[str, Any]], SegmentMessage] = {}
-            self._feed(pool, todo, running, workers, max_attempts)
+            self._feed(pool, todo, running, lost, workers, max_attempts)
             while running:
                 finished, _ = wait(running, return_when=FIRST_COMPLETED)
                 for future in finished:
@@ -118,7 +140,7 @@ class _Run:
                         continue
                     self._record(message, outcome)
                 if not lost:
-                    self._feed(pool, todo, running, workers, max_attempts)
+                    self._feed(pool, todo, running, lost, workers, max_attempts)
         return lost, list(todo)
 
     def _feed(
@@ -126,10 +148,11 @@ class _Run:
         pool: ProcessPoolExecutor,
         todo: Iterator[SegmentMessage],
         running: dict[Future[dict[str, Any]], SegmentMessage],
+        lost: list[SegmentMessage],
         workers: int,
         max_attempts: int | None,
     ) -> None:
-        while len(running) < workers:
+        while len(running) < workers and not lost and not self.stopped:
             message = next(todo, None)
             if message is None:
                 return
@@ -141,7 +164,11 @@ class _Run:
             if max_attempts is not None and delivery.attempt > max_attempts:
                 self._record(message, {"error": GAVE_UP % (delivery.attempt - 1)})
                 continue
-            future = pool.submit(_run_segment, message.to_dict(), message.force, *self.options)
+            try:
+                future = pool.submit(_run_segment, message.to_dict(), message.force, *self.options)
+            except BrokenProcessPool:  # a process died since the last result: begun, not run
+                lost.append(message)
+                return
             running[future] = message
 
     def _record(self, message: SegmentMessage, outcome: dict[str, Any]) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -9,10 +12,13 @@ from click.testing import CliRunner
 
 from framefleet.cli import main
 from framefleet.config import load_settings
+from framefleet.jobs.local_store import LocalJobStore
 from framefleet.media.specs import OutputSpec
 from framefleet.producer.backends import submit_plan
+from framefleet.producer.local import INTERRUPTED
 from framefleet.producer.plan import plan_job
-from tests.servers import Recording, manifest_lines, recording_row
+from tests.clips import ClipSpec, make_clip
+from tests.servers import FRAMEFLEET, Recording, manifest_lines, recording_row, wait_for
 
 NO_REDIS = "redis://127.0.0.1:1/0"
 
@@ -151,3 +157,58 @@ def test_record_ids_that_sanitise_alike_never_share_images(
     paths = [line["path"] for line in manifest_lines(status.manifest)]
     assert len(paths) == len(set(paths)) == 14
     assert len([p for p in out.rglob("*.jpg")]) == 14
+
+
+def test_ctrl_c_leaves_no_segment_running_and_retry_finishes_the_job(tmp_path: Path) -> None:
+    video = make_clip(tmp_path / "long.mp4", ClipSpec(frames=900, gop=30))  # 30 s, 30 segments
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAMEFLEET_")}
+    env |= {"FRAMEFLEET_STATE_DIR": str(tmp_path / "state"), "FRAMEFLEET_BROKER_URL": NO_REDIS}
+    run = [FRAMEFLEET]
+    subprocess.run([*run, "catalog", "--db", db, "add", str(video)], env=env, check=True)
+    out = tmp_path / "out"
+    extract = subprocess.Popen(
+        [*run, "extract", "--db", db, "--out", str(out), "--local", "--workers", "1",
+         "--fps", "30", "--segment-seconds", "1"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert extract.stdout is not None
+    job_id = extract.stdout.readline().strip()  # the job id comes first
+    state = out / "_jobs" / f"{job_id}.sqlite"
+
+    def done_so_far() -> int:
+        store = LocalJobStore.open(out, job_id)
+        try:
+            return store.job(job_id).done
+        finally:
+            store.close()
+
+    wait_for(lambda: state.is_file() and done_so_far() >= 2, timeout=60, what="two segments")
+    os.killpg(extract.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+    extract.communicate(timeout=60)
+    assert extract.returncode != 0
+
+    store = LocalJobStore.open(out, job_id)
+    try:
+        job = store.job(job_id)
+        assert store.running_segments(job_id) == []
+        assert job.done >= 2 and job.done + job.failed == job.total == 30
+        assert {s.error for s in store.failed_segments(job_id)} == {INTERRUPTED}
+    finally:
+        store.close()
+
+    retried = subprocess.run(
+        [*run, "retry", job_id, "--out", str(out)], env=env, capture_output=True, text=True
+    )
+    assert retried.returncode == 0, retried.stdout + retried.stderr
+    status = subprocess.run(
+        [*run, "status", job_id, "--out", str(out)], env=env, capture_output=True, text=True
+    )
+    store = LocalJobStore.open(out, job_id)
+    try:
+        job = store.job(job_id)
+        assert (job.done, job.failed, job.images) == (30, 0, 900), status.stdout
+    finally:
+        store.close()
+    assert len(manifest_lines(job.manifest)) == 900
