@@ -32,6 +32,7 @@ is catalogued with a warning, or refused with ``confine=True``.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import stat
@@ -377,7 +378,7 @@ class _Ingest:
         roots = [root] + ([self.catalog.base_dir] if self.catalog.base_dir is not None else [])
         real = os.path.realpath(path)
         for r in roots:
-            top = os.path.realpath(r)
+            top = _realpath(r)
             if real == top or real.startswith(top.rstrip("/") + "/"):
                 return ""
         return "the dataset root " + " or ".join(show_path(r) for r in roots)
@@ -489,3 +490,9 @@ def _storable(path: Path) -> bool:
 
 def _is_sidecar(path: Path) -> bool:
     return path.suffix.lower() == SIDECAR_SUFFIX
+
+
+@functools.lru_cache(maxsize=64)
+def _realpath(root: Path) -> str:
+    """A dataset root's real path: the same few roots for every file of an ingest."""
+    return os.path.realpath(root)
