@@ -4,7 +4,9 @@ Index the video (cached in the process and under ``{out}/_index`` for the job's 
 processes), time its frames, pick the grid's frames in ``[start, end)``, decode only those,
 and hand each frame to a writer thread that resizes, encodes and writes it atomically while the
 next one decodes (`framefleet.media.writer`); then write the segment manifest *last*: a segment
-with a manifest is complete, and running it again writes nothing.
+with a manifest is complete, and running it again writes nothing. A segment first claims its
+image names (`framefleet.media.ownership`, which refuses a spec whose video changed since it
+was planned) and checks before each write that it still owns them: one taken over stops.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from framefleet.errors import (
     ConfigError,
     InvalidVideoError,
     MediaError,
-    OutputConflictError,
     OutputError,
     TruncatedVideoError,
 )
@@ -40,10 +41,10 @@ from framefleet.media.manifest import (
     write_manifest,
 )
 from framefleet.media.naming import INDEX_DIR, path_safe, render_name
-from framefleet.media.ownership import claim_names, still_owner
+from framefleet.media.ownership import OwnerGuard, check_unchanged, claim_names
 from framefleet.media.probe import VideoIndex, index_video
 from framefleet.media.sampling import Missing, Pick, parse_fps, pick_at_times, pick_frames
-from framefleet.media.specs import OutputSpec, SegmentSpec, source_version
+from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.media.timing import FrameTimes, exact, frame_times, read_timestamps_csv
 from framefleet.media.writer import OverlappedWriter
 
@@ -142,14 +143,7 @@ def plan_segment(
         MediaError: the video is unreadable, changed since the job was planned, or its frames
             are larger than ``max_frame_pixels``.
     """
-    if spec.source_version is not None:
-        now = source_version(spec.video_path, spec.timestamps_path)
-        if now is not None and now != spec.source_version:
-            raise MediaError(
-                f"{spec.video_path!r} (or its timestamps CSV) changed since the job was planned "
-                f"(size:mtime {spec.source_version} then, {now} now); plan the job again "
-                "(the watcher does so by itself)"
-            )
+    check_unchanged(spec)
     index: VideoIndex | TopicIndex
     if spec.topic is not None:
         index, times = bag_times(spec, max_frame_pixels=max_frame_pixels)
@@ -283,9 +277,11 @@ def process_segment(
         on_image: called after each image is written (progress bars).
 
     Raises:
-        MediaError: the video is missing, unreadable, truncated or its timestamps do not match.
+        MediaError: the video is missing, unreadable, truncated, changed since the job was
+            planned (checked before anything is claimed), or its timestamps do not match.
         OutputError: the output root cannot be written, or a name escapes it.
-        OutputConflictError: another spec owns these image names (see ``takeover``).
+        OutputConflictError: another spec owns these image names (see ``takeover``), or took
+            them over while this segment ran (it stops before its next write).
     """
     t0 = time.perf_counter()
     output = spec.output
@@ -304,7 +300,7 @@ def process_segment(
         result.skipped = True
         result.wall_seconds = time.perf_counter() - t0
         return result
-
+    guard = OwnerGuard(root, spec)
     stats = DecodeStats()
     ext = EXTENSIONS[output.image_format]
     record_safe, content_safe = path_safe(spec.record_id), path_safe(spec.content)
@@ -343,7 +339,8 @@ def process_segment(
                 "use more decimals ({timestamp:.6f}) or {frame}"
             )
         written[path] = timestamp
-        write_atomic(path, data)
+        with guard.writing():  # stops here once another spec took the names over
+            write_atomic(path, data)
         return ImageRecord(
             path=str(path.relative_to(root)),
             record_id=spec.record_id,
@@ -403,13 +400,8 @@ def process_segment(
         result.frames_minimal = stats.frames_minimal
         result.decode_seconds = stats.decode_seconds
         result.wall_seconds = time.perf_counter() - t0
-    if not still_owner(root, spec):
-        raise OutputConflictError(
-            f"the images of {spec.record_id!r} {spec.content!r} under {root} were taken over "
-            "by another spec while this segment ran (a --force run or a changed video); this "
-            "segment's manifest is not written"
-        )
-    write_manifest(manifest, result.images, result.missing)
+    with guard.writing():
+        write_manifest(manifest, result.images, result.missing)
     result.wall_seconds = time.perf_counter() - t0
     return result
 
