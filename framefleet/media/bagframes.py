@@ -19,7 +19,7 @@ import av
 from av.video.reformatter import VideoReformatter
 from PIL import Image, UnidentifiedImageError
 
-from framefleet.errors import InvalidVideoError
+from framefleet.errors import InvalidBagError, InvalidVideoError
 from framefleet.media.bags import BagImage, TopicIndex, read_images, topic_index
 from framefleet.media.images import encode_image, frame_to_rgb
 from framefleet.media.specs import OutputSpec, SegmentSpec
@@ -71,14 +71,20 @@ def iter_bag_frames(
 
 
 def render_bag_image(
-    image: BagImage, output: OutputSpec, reformatter: VideoReformatter
+    image: BagImage, output: OutputSpec, reformatter: VideoReformatter, *, max_frame_pixels: int
 ) -> tuple[bytes, tuple[int, int]]:
-    """The output file's bytes and size for one image message."""
+    """The output file's bytes and size for one image message.
+
+    Raises:
+        InvalidBagError: the image is unreadable, or declares more than ``max_frame_pixels``
+            (checked per image: with the receive clock the index holds no sizes).
+    """
     native = _native_size(image)
+    _check_pixels(image, native, max_frame_pixels)
     size = output.resize.target_size(*native)
     if image.image_format == output.image_format and size == native:
         return image.data, size  # as stored: no decode, no re-encode
-    rgb = image.to_rgb(at_least=size)
+    rgb = image.to_rgb(at_least=size, max_pixels=max_frame_pixels)
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
     resized = frame_to_rgb(frame, size, reformatter=reformatter)
     return encode_image(resized, image_format=output.image_format, quality=output.quality), size
@@ -91,7 +97,22 @@ def _native_size(image: BagImage) -> tuple[int, int]:
         with Image.open(io.BytesIO(image.data)) as opened:  # reads the header only
             width, height = opened.size
             return int(width), int(height)
+    except Image.DecompressionBombError as e:  # Pillow's own limit (~179 MP), an Exception
+        raise InvalidBagError(
+            f"message {image.position} ({image.encoding}) declares too large an image: {e}"
+        ) from e
     except (UnidentifiedImageError, OSError) as e:
-        raise InvalidVideoError(
+        raise InvalidBagError(
             f"message {image.position} ({image.encoding}) is not a readable image: {e}"
         ) from e
+
+
+def _check_pixels(image: BagImage, size: tuple[int, int], max_frame_pixels: int) -> None:
+    width, height = size
+    if width * height > max_frame_pixels:
+        raise InvalidBagError(
+            f"message {image.position} ({image.encoding}) is a {width}x{height} image "
+            f"({width * height / 1e6:.1f} MP), more than max_frame_pixels "
+            f"({max_frame_pixels / 1e6:.1f} MP); raise the max_frame_pixels setting if this "
+            "host has the memory"
+        )

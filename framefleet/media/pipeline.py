@@ -312,7 +312,9 @@ def process_segment(
         """Resize, encode and write one frame (in the writer thread)."""
         planned, times, index, frame = item
         if isinstance(frame, BagImage):
-            data, size = render_bag_image(frame, output, reformatter)
+            data, size = render_bag_image(
+                frame, output, reformatter, max_frame_pixels=max_frame_pixels
+            )
             pts_seconds = times.seconds[planned.pick.frame] - times.seconds[0]
         else:
             assert isinstance(index, VideoIndex)

@@ -154,7 +154,9 @@ class BagImage:
             return "png"
         return None
 
-    def to_rgb(self, *, at_least: tuple[int, int] | None = None) -> npt.NDArray[np.uint8]:
+    def to_rgb(
+        self, *, at_least: tuple[int, int] | None = None, max_pixels: int | None = None
+    ) -> npt.NDArray[np.uint8]:
         """The pixels as ``height x width x 3`` RGB (decoding a compressed image with Pillow).
 
         Args:
@@ -162,17 +164,30 @@ class BagImage:
                 smallest of 1/1, 1/2, 1/4, 1/8 of its size that is not smaller (libjpeg's DCT
                 scaling: several times faster than decoding in full and shrinking); the result
                 still needs resizing to the exact size. Ignored for PNG and raw images.
+            max_pixels: refuse a compressed image whose header declares more pixels than
+                this, before decoding it (None: only Pillow's own limit, ~179 MP).
 
         Raises:
-            InvalidBagError: compressed bytes that do not decode.
+            InvalidBagError: compressed bytes that do not decode, or declare too many pixels.
         """
         if self.rgb is not None:
             return self.rgb
         try:
             with Image.open(io.BytesIO(self.data)) as image:
+                width, height = image.size  # the header's: nothing decoded yet
+                if max_pixels is not None and width * height > max_pixels:
+                    raise InvalidBagError(
+                        f"message {self.position} ({self.encoding}) declares a "
+                        f"{width}x{height} image, more than {max_pixels / 1e6:.1f} MP "
+                        "(max_frame_pixels)"
+                    )
                 if at_least is not None and image.format == "JPEG":
                     image.draft("RGB", at_least)
                 return np.asarray(image.convert("RGB"))
+        except Image.DecompressionBombError as e:  # a plain Exception: not caught below
+            raise InvalidBagError(
+                f"message {self.position} ({self.encoding}) declares too large an image: {e}"
+            ) from e
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as e:
             raise InvalidBagError(
                 f"message {self.position} ({self.encoding}) does not decode: {e}"
