@@ -4,12 +4,16 @@ The keys are `framefleet.jobs.keys.JobKeys`; every key of a job expires ``result
 after its last change. State changes are the atomic Lua scripts of `framefleet.jobs.scripts`.
 Workers also leave a heartbeat here (`register_worker`), so a producer waiting on a job can tell
 that no worker consumes its queue.
+
+Times that are compared across hosts (lease expiries, heartbeats) are Redis's (``TIME``), never a
+host's own clock. The store also remembers when its client last made a connection to Redis
+(`connected_for`): a reaper that just reconnected holds back, see `framefleet.jobs.leases`.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from framefleet.errors import JobNotFoundError, MessageError, QueueError
@@ -36,6 +40,25 @@ GAVE_UP = (
 )
 """Why a segment that kills its worker every time failed (``%d``: how many deliveries)."""
 
+NOT_PLANNED = "not planned: "
+"""The start of the error of a segment whose recording could not be planned. Its message holds
+only a stand-in spec (no start time, timestamps, topic or grid), so `reset_failed` (``retry``)
+leaves it failed: planning it again is the extract's job."""
+
+WORKERS_FORGOTTEN_SECONDS = 24 * 3600
+"""A worker silent this long is dropped from the worker keys when another one registers."""
+
+
+def not_planned(error: str | None) -> bool:
+    """Whether a failed segment's error says its recording could not be planned."""
+    return bool(error) and str(error).startswith(NOT_PLANNED)
+
+
+def planning_error(error: str) -> str:
+    """The error kept for a segment that could not be planned (marked `NOT_PLANNED`)."""
+    text = error if not_planned(error) else NOT_PLANNED + error
+    return text[:4000]
+
 
 class JobStore:
     """Jobs, segment results, leases and worker heartbeats in Redis."""
@@ -50,6 +73,9 @@ class JobStore:
         self._fail = client.register_script(scripts.FAIL)
         self._reap = client.register_script(scripts.REAP)
         self._reset = client.register_script(scripts.RESET_FAILED)
+        self._register = client.register_script(scripts.REGISTER_WORKER)
+        self._connected_at = time.monotonic()  # a store made now: as good as a new connection
+        _on_every_connection(client, self._connected)
 
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: int) -> JobStore:
@@ -59,7 +85,20 @@ class JobStore:
         self.client.close()
 
     def _args(self, segment_id: int | str, *rest: Any) -> list[Any]:
-        return [segment_id, f"{time.time():.6f}", self.ttl_seconds, *rest]
+        return [segment_id, self.ttl_seconds, *rest]
+
+    def _connected(self) -> None:
+        self._connected_at = time.monotonic()
+
+    def connected_for(self) -> float:
+        """Seconds since this store was made or its client last made a connection to Redis
+        (its first, another for a second thread, or again after losing one)."""
+        return time.monotonic() - self._connected_at
+
+    def server_time(self) -> float:
+        """Redis's clock (epoch seconds): the one every lease and heartbeat is kept in."""
+        seconds, micros = self.client.time()
+        return float(seconds) + float(micros) / 1e6
 
     # --- producer side ----------------------------------------------------------------------
 
@@ -77,7 +116,7 @@ class JobStore:
         queue: str = DEFAULT_QUEUE,
     ) -> None:
         """Record a new job and all its segments (``skipped`` ones are complete already,
-        ``failed`` ones could not be planned: segment id -> why).
+        ``failed`` ones could not be planned: segment id -> why; kept marked `NOT_PLANNED`).
 
         Written before any message is enqueued, so a worker never sees a segment of a job
         the store does not know.
@@ -110,7 +149,7 @@ class JobStore:
                 pipe.hset(keys.messages, mapping={m.segment_id: m.to_json() for m in chunk})
                 pipe.hset(keys.state, mapping={m.segment_id: state(m.segment_id) for m in chunk})
             if failed:
-                pipe.hset(keys.error, mapping={i: error[:4000] for i, error in failed.items()})
+                pipe.hset(keys.error, mapping={i: planning_error(e) for i, e in failed.items()})
                 pipe.sadd(keys.failed, *failed)
             pipe.zadd(JOBS_INDEX, {job_id: fields["created"]})
             pipe.zremrangebyrank(JOBS_INDEX, 0, -RECENT_JOBS_KEPT - 1)
@@ -122,9 +161,13 @@ class JobStore:
         self.client.hincrby(JobKeys.of(job_id).job, "enqueued", count)
 
     def reset_failed(self, job_id: str) -> list[SegmentMessage]:
-        """Put the failed segments of a job back to ``queued``; returns their messages."""
+        """Put the failed segments of a job back to ``queued``; returns their messages.
+
+        Segments that could not be planned (`not_planned`) stay failed: their messages are
+        stand-ins, and running one would write wrongly named images.
+        """
         self.job(job_id)  # raises JobNotFoundError
-        ids = self._reset(keys=JobKeys.of(job_id).ordered(), args=self._args(""))
+        ids = self._reset(keys=JobKeys.of(job_id).ordered(), args=self._args("", NOT_PLANNED))
         return self.messages(job_id, [int(i) for i in ids])
 
     def mark_manifest(self, job_id: str, path: str, done: int, images: int) -> None:
@@ -188,9 +231,22 @@ class JobStore:
         return bool(renewed)
 
     def finish(
-        self, job_id: str, segment_id: int, *, images: int, bytes: int, decode_seconds: float
+        self,
+        job_id: str,
+        segment_id: int,
+        *,
+        images: int,
+        bytes: int,
+        decode_seconds: float,
+        token: str = "",
     ) -> int:
-        """Count a segment done (once): 0 already counted, 1 counted, 2 the job completed."""
+        """Count a segment done (once): 0 already counted, 1 counted, 2 the job completed (or
+        had completed, and its manifest must be written again).
+
+        Args:
+            token: the reporting delivery's; its lease is released. A live lease of another
+                delivery is left alone (that delivery stops at its next heartbeat).
+        """
         return int(
             self._finish(
                 keys=JobKeys.of(job_id).ordered(),
@@ -200,16 +256,21 @@ class JobStore:
                     bytes,
                     f"{decode_seconds:.6f}",
                     lease_member(job_id, segment_id),
+                    token,
                 ),
             )
         )
 
-    def fail(self, job_id: str, segment_id: int, *, error: str) -> int:
-        """Count a segment failed (once, unless it is done); returns as `finish` does."""
+    def fail(self, job_id: str, segment_id: int, *, error: str, token: str = "") -> int:
+        """Count a segment failed (once, unless it is done); returns as `finish` does.
+
+        Does nothing (returns 0) while a delivery other than ``token`` holds a live lease on
+        the segment: the failure is a stale delivery's, not the live one's.
+        """
         return int(
             self._fail(
                 keys=JobKeys.of(job_id).ordered(),
-                args=self._args(segment_id, error[:4000], lease_member(job_id, segment_id)),
+                args=self._args(segment_id, error[:4000], lease_member(job_id, segment_id), token),
             )
         )
 
@@ -219,7 +280,8 @@ class JobStore:
         """Take every segment whose lease expired: queued again (the caller publishes the
         returned message) or, when its attempts are used up, failed. Safe to call from any
         number of processes at once: each expired lease is reaped exactly once."""
-        expired = self.client.zrangebyscore(LEASES, "-inf", time.time(), start=0, num=limit)
+        now = self.server_time()  # REAP checks each lease against Redis's clock again
+        expired = self.client.zrangebyscore(LEASES, "-inf", now, start=0, num=limit)
         reaped = []
         for member in map(str, expired):
             parsed = parse_lease_member(member)
@@ -240,17 +302,17 @@ class JobStore:
     # --- workers ----------------------------------------------------------------------------
 
     def register_worker(self, hostname: str, queues: Sequence[str]) -> None:
-        """A worker's heartbeat: it is alive and consumes ``queues``."""
-        with self.client.pipeline(transaction=False) as pipe:
-            pipe.zadd(WORKERS, {hostname: time.time()})
-            pipe.hset(WORKER_QUEUES, hostname, ",".join(queues))
-            pipe.execute()
+        """A worker's heartbeat: it is alive and consumes ``queues``. Workers silent for
+        `WORKERS_FORGOTTEN_SECONDS` are forgotten on the way."""
+        self._register(
+            keys=[WORKERS, WORKER_QUEUES],
+            args=[hostname, ",".join(queues), WORKERS_FORGOTTEN_SECONDS],
+        )
 
     def workers_alive(self, *, queue: str, within_seconds: float) -> list[str]:
         """Workers consuming ``queue`` that sent a heartbeat within the last seconds."""
-        seen = [
-            str(w) for w in self.client.zrangebyscore(WORKERS, time.time() - within_seconds, "+inf")
-        ]
+        since = self.server_time() - within_seconds
+        seen = [str(w) for w in self.client.zrangebyscore(WORKERS, since, "+inf")]
         if not seen:
             return []
         queues = self.client.hmget(WORKER_QUEUES, seen)
@@ -321,8 +383,9 @@ class JobStore:
         with self.client.pipeline(transaction=False) as pipe:
             for key in (*columns, keys.beat, keys.lease):
                 pipe.hmget(key, ids)
-            states, attempts, workers, pids, errors, specs, beats, leases = pipe.execute()
-        now = time.time()
+            pipe.time()
+            states, attempts, workers, pids, errors, specs, beats, leases, clock = pipe.execute()
+        now = float(clock[0]) + float(clock[1]) / 1e6  # leases and beats are in Redis's time
         result = []
         for n, seg in enumerate(ids):
             spec = _spec_of(specs[n])
@@ -360,6 +423,25 @@ class JobStore:
     def segment_states(self, job_id: str) -> dict[int, str]:
         """Every segment's state name, by id."""
         return {int(k): v for k, v in _text(self.client.hgetall(JobKeys.of(job_id).state)).items()}
+
+
+def _on_every_connection(client: RedisClient, callback: Callable[[], None]) -> None:
+    """Call ``callback`` each time ``client`` makes a connection to Redis (after its usual
+    handshake), through the pool's ``redis_connect_func``: every connection the pool makes from
+    now on gets it (a client is made for its store, before its first command)."""
+    kwargs = getattr(client.connection_pool, "connection_kwargs", None)
+    if not isinstance(kwargs, dict):
+        return  # not a plain pool: the store's creation is all it knows
+    previous = kwargs.get("redis_connect_func")
+
+    def connected(connection: Any) -> None:
+        if previous is not None:
+            previous(connection)
+        else:
+            connection.on_connect()
+        callback()
+
+    kwargs["redis_connect_func"] = connected
 
 
 def _spec_of(raw: str | None) -> Any:

@@ -120,12 +120,18 @@ def _on_process_shutdown(**_: Any) -> None:
 
 
 def _on_task_failure(
-    sender: Any = None, exception: BaseException | None = None, args: Any = None, **_: Any
+    sender: Any = None,
+    task_id: str | None = None,
+    exception: BaseException | None = None,
+    args: Any = None,
+    **_: Any,
 ) -> None:
     """Record a segment whose task ended in an exception the task did not handle itself.
 
-    A hard time limit (reported here, in the main process, after the pool process was killed)
-    or a bug. Rejections are not failures: the message went back to the queue.
+    A hard time limit (reported here, in the main process, as the pool process is killed) or a
+    bug. Rejections are not failures: the message went back to the queue. The failure is
+    recorded under the failed delivery's lease, found by its task id: if another delivery
+    holds the segment now (the failed one hung and its lease was reaped), nothing changes.
     """
     from framefleet.worker.tasks import SegmentFailedError
 
@@ -145,7 +151,8 @@ def _on_task_failure(
     else:
         error = f"unexpected {type(exception).__name__}: {exception}"
     try:
-        if reporter().failed(message, error) == 2:
+        token = reporter().token_of_task(message, str(task_id or ""))
+        if reporter().failed(message, error, token=token) == 2:
             reporter().finalize(message.job_id)
     except Exception:  # a signal handler must not take the worker down
         log.exception("could not record the failure of segment %s", message.segment_id)

@@ -77,8 +77,9 @@ class Reporter:
             lambda: self.store.release(message.job_id, message.segment_id, token=token)
         )
 
-    def done(self, message: SegmentMessage, result: SegmentResult) -> int:
-        """Count the segment done: 0 already counted, 1 counted, 2 the job is now complete."""
+    def done(self, message: SegmentMessage, result: SegmentResult, *, token: str) -> int:
+        """Count the segment done: 0 already counted, 1 counted, 2 the job is now complete
+        (or its manifest must be written again)."""
         return self._call(
             lambda: self.store.finish(
                 message.job_id,
@@ -86,12 +87,24 @@ class Reporter:
                 images=result.images_written,
                 bytes=sum(image.bytes for image in result.images),
                 decode_seconds=result.decode_seconds,
+                token=token,
             )
         )
 
-    def failed(self, message: SegmentMessage, error: str) -> int:
-        """Count the segment failed with ``error`` (returns as `done` does)."""
-        return self._call(lambda: self.store.fail(message.job_id, message.segment_id, error=error))
+    def failed(self, message: SegmentMessage, error: str, *, token: str) -> int:
+        """Count the segment failed with ``error`` (returns as `done` does); nothing happens
+        while a delivery other than ``token`` holds a live lease on it."""
+        return self._call(
+            lambda: self.store.fail(message.job_id, message.segment_id, error=error, token=token)
+        )
+
+    def token_of_task(self, message: SegmentMessage, task_id: str) -> str:
+        """The token of the delivery of Celery task ``task_id`` if it holds the segment's lease
+        ('' if another delivery does, or none): for reporting it from another process."""
+        holder = self._call(lambda: self.store.lease_holder(message.job_id, message.segment_id))
+        if holder is not None and task_of(holder[2]) == task_id:
+            return holder[2]
+        return ""
 
     def finalize(self, job_id: str) -> JobStatus:
         """Write the job manifest of a complete job (idempotent)."""
@@ -114,7 +127,7 @@ class Reporter:
 def _alive(pid: int, token: str) -> bool:
     """Whether the process of a delivery (made on this host) still exists.
 
-    The token names the process it was made in (``host:pid:nonce``); a pid now reused by this
+    The token names the process it was made in (``pid:nonce:...``); a pid now reused by this
     very process, with another token, was an earlier process.
     """
     if pid == os.getpid():
@@ -141,6 +154,11 @@ def delivery_prefix() -> str:
     return f"{pid}:{_nonce[pid]}:"
 
 
-def new_token() -> str:
-    """A token for one delivery of a segment."""
-    return delivery_prefix() + os.urandom(4).hex()
+def new_token(task_id: str) -> str:
+    """A token for one delivery of a segment, by the Celery task ``task_id``."""
+    return f"{delivery_prefix()}{os.urandom(4).hex()}:{task_id}"
+
+
+def task_of(token: str) -> str:
+    """The Celery task id a delivery token was made for (see `new_token`)."""
+    return token.split(":", 3)[3] if token.count(":") >= 3 else ""

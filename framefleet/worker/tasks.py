@@ -71,7 +71,7 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
         log.error("dropping a malformed segment message: %s", e)
         raise SegmentFailedError(f"malformed segment message: {e}") from e
     reporter = hooks.reporter()
-    token = new_token()
+    token = new_token(str(task.request.id))
     delivery = reporter.begin(
         message,
         worker=str(task.request.hostname),
@@ -92,7 +92,7 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
         log.info("%s: failed and not retried (a stale delivery); dropped", where)
         return {"status": "stale"}
     if delivery.attempt > settings.max_attempts:
-        return _fail(message, GAVE_UP % (delivery.attempt - 1))
+        return _fail(message, GAVE_UP % (delivery.attempt - 1), token=token)
     keeper = LeaseKeeper(
         reporter,
         message,
@@ -119,17 +119,19 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
             message,
             f"took longer than its soft time limit ({limit} s): the video may be much larger "
             "than its length suggests; raise time_limit_factor or use shorter segments",
+            token=token,
         )
     except PERMANENT as e:
-        return _fail(message, str(e))
+        return _fail(message, str(e), token=token)
     except RETRYABLE as e:
         if delivery.attempt >= settings.max_attempts:
-            return _fail(message, f"{type(e).__name__}: {e} (after {delivery.attempt} attempts)")
+            error = f"{type(e).__name__}: {e} (after {delivery.attempt} attempts)"
+            return _fail(message, error, token=token)
         countdown = min(2.0**delivery.attempt, visibility_timeout(settings) / 4, 60.0)
         log.warning("%s: %s; retrying in %.0f s", where, e, countdown)
         reporter.release(message, token=token)
         raise task.retry(exc=e, countdown=countdown) from e
-    if reporter.done(message, result) == 2:
+    if reporter.done(message, result, token=token) == 2:
         _finalize(message.job_id)
     log.info(
         "%s: %s images (%s) in %.2f s",
@@ -141,9 +143,9 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
     return {"status": "done", "images": result.images_written, "skipped": result.skipped}
 
 
-def _fail(message: SegmentMessage, error: str) -> NoReturn:
+def _fail(message: SegmentMessage, error: str, *, token: str) -> NoReturn:
     log.error("job %s segment %s failed: %s", message.job_id, message.segment_id, error)
-    if hooks.reporter().failed(message, error) == 2:
+    if hooks.reporter().failed(message, error, token=token) == 2:
         _finalize(message.job_id)
     raise SegmentFailedError(f"job {message.job_id} segment {message.segment_id}: {error}")
 

@@ -7,9 +7,12 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from framefleet.config import Settings, replace
-from framefleet.jobs.keys import LEASES
+from framefleet.jobs.keys import LEASES, WORKER_QUEUES, WORKERS
 from framefleet.jobs.leases import reap_expired_leases
+from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
 from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec, SegmentSpec
@@ -52,7 +55,7 @@ def test_a_live_lease_makes_a_second_delivery_a_duplicate(store: JobStore) -> No
     assert stolen.run and stolen.attempt == 2
     assert not store.heartbeat("j", 0, token="a", lease_seconds=30)  # the old holder stops
 
-    store.finish("j", 0, images=1, bytes=1, decode_seconds=0)
+    store.finish("j", 0, images=1, bytes=1, decode_seconds=0, token="c")
     assert store.client.zcard(LEASES) == 0  # finishing releases the lease
     assert _begin(store, 0, "d").already_done
 
@@ -166,3 +169,97 @@ def test_a_worker_heartbeat_marks_it_alive_on_its_queues(store: JobStore) -> Non
     assert store.workers_alive(queue="framefleet", within_seconds=5) == ["w1@h"]
     assert store.workers_alive(queue="other", within_seconds=5) == ["w1@h", "w2@h"]
     assert store.workers_alive(queue="nobody", within_seconds=5) == []
+
+
+def _manifests(messages: list[SegmentMessage], out: Path) -> None:
+    """Each segment's manifest (one image line), as its worker would leave it."""
+    for message in messages:
+        path = out / message.spec.manifest_name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(f'{{"path": "img-{message.segment_id}.jpg"}}\n')
+
+
+def test_a_segment_finished_after_its_job_finished_asks_for_the_manifest_again(
+    store: JobStore, tmp_path: Path
+) -> None:
+    """The reaper fails a slow segment on its last attempt, completing the job; its worker,
+    alive after all, then finishes it: the manifest written without it must be written again."""
+    messages = _job(store, out=str(tmp_path))
+    _manifests(messages, tmp_path)
+    _begin(store, 0, "a")
+    assert store.finish("j", 0, images=1, bytes=1, decode_seconds=0, token="a") == 1
+    _begin(store, 1, "slow", lease=0.05)
+    time.sleep(0.1)  # its lease runs out (time, not another process, is the subject)
+    (reaped,) = store.reap_expired(max_attempts=1)
+    assert reaped.completed_job
+    assert finalize_job(store, "j").manifest_done == 1
+
+    assert store.finish("j", 1, images=1, bytes=1, decode_seconds=0, token="slow") == 2
+    job = finalize_job(store, "j")
+    assert (job.done, job.failed, job.manifest_done) == (2, 0, 2)
+    assert len(Path(job.manifest or "").read_text().splitlines()) == 2
+
+
+def test_a_stale_delivery_neither_fails_nor_stalls_the_live_one(store: JobStore) -> None:
+    """D1 hangs, its lease is reaped and D2 takes the segment; D1's failure (its time limit)
+    changes nothing, and D1 finishing after all counts the segment done and stops D2."""
+    _job(store, count=1)
+    _begin(store, 0, "d1", lease=0.05)
+    time.sleep(0.1)  # D1's lease runs out (time, not another process, is the subject)
+    (reaped,) = store.reap_expired(max_attempts=3)
+    assert reaped.message is not None
+    assert _begin(store, 0, "d2").run
+
+    assert store.fail("j", 0, error="soft time limit", token="d1") == 0
+    (segment,) = store.segments("j", [0])
+    assert (segment.state, segment.error) == ("running", None)
+    assert store.heartbeat("j", 0, token="d2", lease_seconds=30)  # D2 works on
+
+    assert store.finish("j", 0, images=3, bytes=30, decode_seconds=1, token="d1") == 2
+    assert store.segment_states("j") == {0: "done"}
+    assert not store.heartbeat("j", 0, token="d2", lease_seconds=30)  # D2 stops...
+    assert store.client.zcard(LEASES) == 0  # ...and its lease is gone with it
+    assert store.finish("j", 0, images=3, bytes=30, decode_seconds=1, token="d2") == 0
+    assert store.fail("j", 0, error="late", token="d2") == 0
+    job = store.job("j")
+    assert (job.done, job.failed, job.images) == (1, 0, 3)
+
+
+def test_an_owner_failing_its_own_segment_or_a_dead_holders_is_counted(store: JobStore) -> None:
+    _job(store)
+    _begin(store, 0, "mine")
+    assert store.fail("j", 0, error="bad video", token="mine") == 1
+    _begin(store, 1, "dead", lease=0.05)
+    time.sleep(0.1)  # its lease runs out: no live delivery to protect
+    assert store.fail("j", 1, error="hard time limit") == 2
+    assert store.client.zcard(LEASES) == 0
+    assert [s.error for s in store.failed_segments("j")] == ["bad video", "hard time limit"]
+
+
+def test_leases_run_on_redis_clock_whatever_the_hosts_clocks_say(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker whose clock runs an hour behind takes a lease; a reaper whose clock runs an hour
+    ahead looks at it: both go by Redis's clock, so the lease is alive for both."""
+    _job(store)
+    real = time.time
+    monkeypatch.setattr(time, "time", lambda: real() - 3600)
+    assert _begin(store, 0, "behind", lease=30).run
+    monkeypatch.setattr(time, "time", lambda: real() + 3600)
+    assert store.reap_expired(max_attempts=3) == []
+    (segment,) = store.segments("j", [0])
+    assert segment.state == "running" and 28 < (segment.lease_expires_in or 0) <= 30
+    assert segment.heartbeat_age_seconds is not None and segment.heartbeat_age_seconds < 2
+    assert store.heartbeat("j", 0, token="behind", lease_seconds=30)
+    store.register_worker("w@h", ["framefleet"])
+    assert store.workers_alive(queue="framefleet", within_seconds=5) == ["w@h"]
+
+
+def test_workers_silent_for_a_day_are_forgotten(store: JobStore) -> None:
+    store.register_worker("old@h", ["framefleet"])
+    store.register_worker("recent@h", ["framefleet"])
+    now = store.server_time()
+    store.client.zadd(WORKERS, {"old@h": now - 25 * 3600, "recent@h": now - 23 * 3600})
+    store.register_worker("new@h", ["other"])
+    assert set(store.client.zrange(WORKERS, 0, -1)) == {"recent@h", "new@h"}
+    assert set(store.client.hkeys(WORKER_QUEUES)) == {"recent@h", "new@h"}

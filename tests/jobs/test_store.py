@@ -14,7 +14,7 @@ from framefleet.jobs.broker import publish_segments, queue_lists
 from framefleet.jobs.keys import JOBS_INDEX, JobKeys
 from framefleet.jobs.limits import TimeLimits
 from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
-from framefleet.jobs.store import JobStore
+from framefleet.jobs.store import NOT_PLANNED, JobStore, not_planned
 from framefleet.media.specs import OutputSpec, SegmentSpec
 from tests.servers import RedisServer
 
@@ -170,3 +170,22 @@ def test_enqueue_to_an_unreachable_broker_names_it(tmp_path: Path) -> None:
     ):
         publish_segments(url, _messages("j", 1), limits=TimeLimits(5, 7))
     assert redis.Redis  # the client library is what the store speaks
+
+
+def test_retry_leaves_segments_that_could_not_be_planned_failed(store: JobStore) -> None:
+    """Their messages are stand-ins (no start time, timestamps, topic or grid): only planning
+    them again can run them."""
+    messages = _messages("j", 3)
+    store.create_job("j", out_dir="/out", spec={}, messages=messages, failed={2: "name too long"})
+    store.fail("j", 0, error="NFS hiccup")
+    store.finish("j", 1, images=1, bytes=1, decode_seconds=0)
+    assert store.job("j").complete
+
+    assert store.reset_failed("j") == [messages[0]]
+    (unplanned,) = store.failed_segments("j")
+    assert unplanned.segment_id == 2 and not_planned(unplanned.error)
+    assert unplanned.error == NOT_PLANNED + "name too long"
+    job = store.job("j")
+    assert (job.failed, job.complete) == (1, False)
+    assert store.reset_failed("j") == []
+    assert store.segment_states("j") == {0: "queued", 1: "done", 2: "failed"}
