@@ -1,8 +1,12 @@
 """Packet indexes kept on disk, under the output root, shared by every process of a job.
 
 ``{out}/_index/<hash of the video's path>.npz``: the index arrays plus what they describe (the
-video's resolved path, size and mtime). A worker loads it instead of indexing the video again;
-an entry whose video changed since (another size or mtime) is ignored and replaced. Files are
+video's resolved path, size, mtime, inode and ctime). A worker loads it instead of indexing the
+video again; an entry whose video changed since is ignored and replaced. Size and mtime alone
+do not tell: a same-size rewrite within one mtime tick, or a copy that keeps the mtime
+(``cp -p``, ``rsync -t``), leaves both as they were; it changes the ctime (and a copy that is
+renamed into place, the inode), which no one can set back. A rename or ``chmod`` changes the
+ctime too: that only costs a miss. Files are
 written atomically (temporary name, rename), read without pickle, and any entry that cannot be
 read back exactly (cut, foreign, another format version) is simply a miss: the cache never
 decides a result, it only saves reading the video.
@@ -13,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import os
 import zipfile
 from fractions import Fraction
 from pathlib import Path
@@ -23,13 +28,16 @@ import numpy as np
 from framefleet.errors import OutputError
 from framefleet.media.images import write_atomic
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _ARRAYS = {"pts": np.int64, "dts": np.int64, "is_keyframe": np.bool_, "is_disposable": np.bool_}
 MAX_ENTRY_BYTES = 512 * 1024 * 1024
 """A larger file in the cache is not read (65 h at 30 fps takes ~130 MB uncompressed)."""
 
 FileKey = tuple[str, int, int]
-"""A video's resolved path, size and mtime (ns): what an index describes."""
+"""A video's resolved path, size and mtime (ns), as the caller saw them when it indexed it; the
+cache adds the file's inode and ctime (`_FileState`)."""
+_FileState = tuple[int, int, int, int]
+"""size, mtime_ns, inode, ctime_ns of a file now."""
 
 
 def entry_path(directory: Path, key: FileKey) -> Path:
@@ -53,7 +61,9 @@ def load(directory: Path, key: FileKey) -> dict[str, Any] | None:
         return None
     if not isinstance(meta, dict) or meta.get("version") != FORMAT_VERSION:
         return None
-    if [meta.get("path"), meta.get("size"), meta.get("mtime_ns")] != list(key):
+    state = _state(key)
+    described = [meta.get(k) for k in ("path", "size", "mtime_ns", "inode", "ctime_ns")]
+    if state is None or described != [key[0], *state]:
         return None  # another file version (or, vanishingly rarely, another path's hash)
     count = len(arrays["pts"])
     for name, dtype in _ARRAYS.items():
@@ -66,12 +76,18 @@ def load(directory: Path, key: FileKey) -> dict[str, Any] | None:
 
 
 def save(directory: Path, key: FileKey, fields: dict[str, Any]) -> bool:
-    """Write the index ``fields`` of ``key`` atomically; False when it cannot be written."""
+    """Write the index ``fields`` of ``key`` atomically; False when it cannot be written (or
+    the file no longer has the size and mtime of ``key``)."""
+    state = _state(key)
+    if state is None:
+        return False
     meta = {
         "version": FORMAT_VERSION,
         "path": key[0],
-        "size": key[1],
-        "mtime_ns": key[2],
+        "size": state[0],
+        "mtime_ns": state[1],
+        "inode": state[2],
+        "ctime_ns": state[3],
         "width": fields["width"],
         "height": fields["height"],
         "codec": fields["codec"],
@@ -92,6 +108,18 @@ def save(directory: Path, key: FileKey, fields: dict[str, Any]) -> bool:
     except OutputError:
         return False
     return True
+
+
+def _state(key: FileKey) -> _FileState | None:
+    """The file's state now, or None when it is gone or no longer has ``key``'s size and mtime
+    (changed since the caller keyed it)."""
+    try:
+        st = os.stat(key[0])
+    except (OSError, ValueError):
+        return None
+    if (st.st_size, st.st_mtime_ns) != key[1:]:
+        return None
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_ctime_ns
 
 
 def _ratio(value: Any) -> list[int]:
