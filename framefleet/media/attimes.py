@@ -108,20 +108,31 @@ def times_digest(times: Iterable[Decimal]) -> str:
 
 
 def store_requested_times(root: Path, times: Sequence[Decimal]) -> str:
-    """Keep ``times`` under the output root (once per list); returns their digest."""
+    """Keep ``times`` under the output root (once per list); returns their digest.
+
+    A file already there with other bytes (damaged, cut) is written again.
+    """
     data = _canonical(times)
     digest = hashlib.sha256(data).hexdigest()[:16]
     path = inside(root, f"{TIMES_DIR}/{digest}.txt")
-    if not path.is_file():
+    if not _holds(path, data):
         write_atomic(path, data)
     return digest
+
+
+def _holds(path: Path, data: bytes) -> bool:
+    try:
+        return path.stat().st_size == len(data) and path.read_bytes() == data
+    except OSError:
+        return False
 
 
 def load_requested_times(root: Path, digest: str) -> tuple[Fraction, ...]:
     """The requested times a job stored under ``root`` (cached per process), exact.
 
     Raises:
-        OutputError: they are not there (a job planned elsewhere, an output root cleaned up).
+        OutputError: they are not there (a job planned elsewhere, an output root cleaned up),
+            or the file does not hold the times its name's digest stands for (damaged).
     """
     if not _DIGEST.fullmatch(digest):
         raise ConfigError(f"requested times digest must be 16 hex digits, got {digest!r}")
@@ -133,14 +144,29 @@ def load_requested_times(root: Path, digest: str) -> tuple[Fraction, ...]:
             f"the requested times of this job are not at {path}: plan the job again "
             "(the output root must be the one it was planned with)"
         ) from e
-    return _load(str(path), st.st_size, st.st_mtime_ns)
+    return _load(str(path), digest, st.st_size, st.st_mtime_ns)
 
 
 @functools.lru_cache(maxsize=8)
-def _load(path: str, size: int, mtime_ns: int) -> tuple[Fraction, ...]:
+def _load(path: str, digest: str, size: int, mtime_ns: int) -> tuple[Fraction, ...]:
     del size, mtime_ns  # part of the cache key only
-    with open(path, encoding="ascii") as f:
-        return tuple(Fraction(line.strip()) for line in f if line.strip())
+    try:
+        with open(path, "rb") as f:
+            data = f.read(MAX_BYTES + 1)
+    except OSError as e:
+        raise _damaged(path, f"unreadable: {e.strerror or e}") from e
+    if hashlib.sha256(data).hexdigest()[:16] != digest:
+        raise _damaged(path, "its content does not match its digest")
+    try:  # the canonical text, as written: plain decimals, one a line
+        return tuple(Fraction(line) for line in data.decode("ascii").splitlines())
+    except (UnicodeDecodeError, ValueError, ZeroDivisionError) as e:
+        raise _damaged(path, str(e)) from e
+
+
+def _damaged(path: str, why: str) -> OutputError:
+    return OutputError(
+        f"the requested times file {path!r} is damaged ({why}); plan the job again to write it anew"
+    )
 
 
 def _canonical(times: Iterable[Decimal]) -> bytes:
