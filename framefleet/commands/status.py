@@ -19,7 +19,7 @@ from framefleet.config import Settings
 from framefleet.errors import QueueError
 from framefleet.jobs.connection import redis_errors
 from framefleet.jobs.state import JobStatus
-from framefleet.jobs.store import JobStore
+from framefleet.jobs.store import JobStore, not_planned
 from framefleet.producer import api
 from framefleet.producer.backends import Job, LocalJob, QueuedJob, open_job
 from framefleet.producer.registry import local_jobs
@@ -139,14 +139,23 @@ def _detail(job: Job, snapshot: JobStatus, settings: Settings) -> None:
 def retry(
     ctx: click.Context, job_id: str, wait: bool, out_dir: str | None, broker: str | None
 ) -> None:
-    """Run the failed segments of JOB_ID again (their attempt counts start over)."""
+    """Run the failed segments of JOB_ID again (their attempt counts start over); those of
+    recordings that could not be planned need the extract run again instead."""
     settings = cli_state(ctx).settings(broker_url=broker)
     with redis_errors(settings.effective_results_url):
         job = open_job(job_id, settings=settings, out_dir=out_dir)
         count = job.retry()
+        unplanned = [s for s in job.failed_segments() if not_planned(s.error)]
+        if unplanned:
+            records = ", ".join(sorted({s.record_id for s in unplanned}))
+            click.echo(
+                f"{len(unplanned)} segment(s) of job {job_id} could not be planned and are not "
+                f"retried; re-run the extract to plan {records} again"
+            )
         if not count:
-            click.echo(f"job {job_id} has no failed segments")
-            return
+            if not unplanned:
+                click.echo(f"job {job_id} has no failed segments")
+            ctx.exit(1 if unplanned else 0)
         verb = "running" if isinstance(job, LocalJob) else "re-enqueued"
         click.echo(f"{verb} {count} failed segment(s) of job {job_id}")
         if wait or isinstance(job, LocalJob):  # a local job runs only while we are here

@@ -20,6 +20,7 @@ from typing import Any
 from framefleet.errors import JobNotFoundError, OutputError
 from framefleet.jobs.message import SegmentMessage
 from framefleet.jobs.state import Delivery, JobStatus, SegmentState, new_job_fields
+from framefleet.jobs.store import NOT_PLANNED, planning_error
 from framefleet.media.images import inside
 from framefleet.media.naming import JOBS_DIR, path_safe
 
@@ -86,7 +87,8 @@ class LocalJobStore:
         queue: str = "local",
     ) -> None:
         """Record the job and its segments, as `JobStore.create_job` does."""
-        skipped_ids, failed = set(skipped), dict(failed or {})
+        skipped_ids = set(skipped)
+        failed = {i: planning_error(error) for i, error in (failed or {}).items()}
         total = sum(m.segment_id not in skipped_ids for m in messages)
         fields = new_job_fields(
             job_id,
@@ -171,15 +173,20 @@ class LocalJobStore:
             return self._complete(db)
 
     def reset_failed(self, job_id: str) -> list[SegmentMessage]:
-        """Put the failed segments back to ``queued`` (attempts cleared); returns their messages."""
+        """Put the failed segments back to ``queued`` (attempts cleared); returns their messages.
+        Those that could not be planned stay failed, as `JobStore.reset_failed` leaves them."""
+        prefix = (len(NOT_PLANNED), NOT_PLANNED)
         with self._write() as db:
             rows = db.execute(
-                "SELECT id, message FROM segments WHERE state = 'failed' ORDER BY id"
+                "SELECT id, message FROM segments WHERE state = 'failed' "
+                "AND substr(coalesce(error, ''), 1, ?) != ? ORDER BY id",
+                prefix,
             ).fetchall()
             if rows:
                 db.execute(
                     "UPDATE segments SET state = 'queued', attempts = 0, error = NULL "
-                    "WHERE state = 'failed'"
+                    "WHERE state = 'failed' AND substr(coalesce(error, ''), 1, ?) != ?",
+                    prefix,
                 )
                 self._add(db, {"failed": -len(rows)})
                 db.execute("DELETE FROM job WHERE key IN ('finished', 'manifest_done')")

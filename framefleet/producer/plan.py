@@ -202,7 +202,9 @@ def _reason(error: BaseException) -> str:
 
 
 def _whole_recording(row: Mapping[str, Any], output: OutputSpec) -> SegmentSpec:
-    """A stand-in spec for a recording that could not be planned (what status shows)."""
+    """A stand-in spec for a recording that could not be planned (what status shows). Never
+    run: it has no start time, timestamps, topic or grid; its segment is failed, marked not
+    planned (`framefleet.jobs.store.NOT_PLANNED`), and ``retry`` leaves it failed."""
     return SegmentSpec(
         video_path=str(row.get("path") or "?").replace("\x00", "?"),
         record_id=str(row.get("record_id") or "?").replace("\x00", "?"),
