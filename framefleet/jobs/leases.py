@@ -10,6 +10,12 @@ lease) and that late delivery does nothing.
 
 So a segment of a dead worker waits ``lease_seconds`` plus at most one heartbeat, not the
 visibility timeout (15 + 3 s by default, against 138 s).
+
+A reaper reaps nothing for one lease period after its store (re)connected to Redis
+(`JobStore.connected_for`: the process started, or Redis was unreachable and is back). After an
+outage longer than a lease every lease has run out, the live workers' too; reaping at once
+would hand all their segments out again and make them drop their work. Waiting a lease period
+gives every live worker a heartbeat or more to renew, so only the dead ones' leases are left.
 """
 
 from __future__ import annotations
@@ -30,9 +36,17 @@ from framefleet.jobs.store import JobStore
 log = logging.getLogger("framefleet.leases")
 
 
-def reap_expired_leases(store: JobStore, settings: Settings) -> list[Reaped]:
-    """Re-enqueue (or fail) every segment whose lease expired; returns what was reaped."""
-    reaped = store.reap_expired(max_attempts=settings.max_attempts)
+def reap_expired_leases(
+    store: JobStore, settings: Settings, *, settle_seconds: float | None = None
+) -> list[Reaped]:
+    """Re-enqueue (or fail) every segment whose lease expired; returns what was reaped.
+
+    Args:
+        settle_seconds: reap nothing until the store has been connected this long (default:
+            ``lease_seconds``; see the module docstring).
+    """
+    settle = settings.lease_seconds if settle_seconds is None else settle_seconds
+    reaped = store.reap_expired(max_attempts=settings.max_attempts, settle_seconds=settle)
     requeued: dict[str, list[SegmentMessage]] = defaultdict(list)
     for item in reaped:
         if item.message is not None:

@@ -276,11 +276,20 @@ class JobStore:
 
     # --- leases -----------------------------------------------------------------------------
 
-    def reap_expired(self, *, max_attempts: int, limit: int = 100) -> list[Reaped]:
+    def reap_expired(
+        self, *, max_attempts: int, limit: int = 100, settle_seconds: float = 0.0
+    ) -> list[Reaped]:
         """Take every segment whose lease expired: queued again (the caller publishes the
         returned message) or, when its attempts are used up, failed. Safe to call from any
-        number of processes at once: each expired lease is reaped exactly once."""
+        number of processes at once: each expired lease is reaped exactly once.
+
+        Args:
+            settle_seconds: take nothing unless `connected_for` is at least this, checked after
+                a first round trip (which makes a connection lost since the last call again).
+        """
         now = self.server_time()  # REAP checks each lease against Redis's clock again
+        if self.connected_for() < settle_seconds:
+            return []
         expired = self.client.zrangebyscore(LEASES, "-inf", now, start=0, num=limit)
         reaped = []
         for member in map(str, expired):

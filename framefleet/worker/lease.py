@@ -3,6 +3,10 @@
 If a renewal finds the lease gone (this worker was partitioned from Redis long enough for the
 lease to expire and the segment to be handed to another worker), the segment is abandoned at the
 next image: another delivery owns it now, and two writers would only waste work.
+
+A renewal that fails for any other reason (Redis unreachable, read-only after a failover, out
+of memory, even a bug) is logged and tried again at the next heartbeat: the thread must never
+end silently, or the lease would run out under a segment still being worked on.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import logging
 import threading
 from types import TracebackType
 
-from framefleet.jobs.connection import REDIS_DOWN
+import redis
+
 from framefleet.jobs.message import SegmentMessage
 from framefleet.worker.report import Reporter
 
@@ -70,8 +75,17 @@ class LeaseKeeper:
                 renewed = self.reporter.heartbeat(
                     self.message, token=self.token, lease_seconds=self.lease_seconds
                 )
-            except REDIS_DOWN as e:
-                log.warning("could not renew a lease (Redis unreachable: %s); retrying", e)
+            except redis.RedisError as e:  # unreachable, READONLY, OOM...: Redis's to fix
+                log.warning(
+                    "could not renew the lease of job %s segment %s (%s: %s); retrying",
+                    self.message.job_id,
+                    self.message.segment_id,
+                    type(e).__name__,
+                    e,
+                )
+                continue
+            except Exception:  # a bug here must not end the renewals for good
+                log.exception("could not renew a lease; retrying")
                 continue
             if not renewed:
                 self.lost = True

@@ -3,11 +3,15 @@ exactly once when they expire, and what a follower says while it waits."""
 
 from __future__ import annotations
 
+import logging
+import signal
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from framefleet.config import Settings, replace
 from framefleet.jobs.keys import LEASES, WORKER_QUEUES, WORKERS
@@ -18,6 +22,9 @@ from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.producer.follow import follow_job
 from framefleet.producer.submit import job_spec
+from framefleet.worker.lease import LeaseKeeper
+from framefleet.worker.report import Reporter
+from tests.servers import RedisServer, wait_for
 
 
 def _job(
@@ -73,7 +80,7 @@ def test_an_expired_lease_is_reaped_exactly_once_by_many_reapers(
 
     def reap() -> None:
         barrier.wait()
-        results.append(len(reap_expired_leases(store, settings)))
+        results.append(len(reap_expired_leases(store, settings, settle_seconds=0)))
 
     threads = [threading.Thread(target=reap) for _ in range(8)]
     for t in threads:
@@ -99,7 +106,7 @@ def test_a_segment_out_of_attempts_is_failed_by_the_reaper(
     for attempt in (1, 2):
         assert _begin(store, 0, f"t{attempt}", lease=0.01).attempt == attempt
         time.sleep(0.05)
-        (reaped,) = reap_expired_leases(store, limited)
+        (reaped,) = reap_expired_leases(store, limited, settle_seconds=0)
         assert (reaped.message is None) == (attempt == 2)
     job = store.job("j")
     assert job.complete and job.failed == 1
@@ -263,3 +270,83 @@ def test_workers_silent_for_a_day_are_forgotten(store: JobStore) -> None:
     store.register_worker("new@h", ["other"])
     assert set(store.client.zrange(WORKERS, 0, -1)) == {"recent@h", "new@h"}
     assert set(store.client.hkeys(WORKER_QUEUES)) == {"recent@h", "new@h"}
+
+
+@pytest.fixture
+def reaper_store(settings: Settings) -> Iterator[JobStore]:
+    """A second client, as a reaper in another process has."""
+    own = JobStore.from_url(settings.effective_results_url, ttl_seconds=3600)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+def test_a_reaper_reaps_nothing_in_its_first_lease_period(
+    store: JobStore, reaper_store: JobStore, settings: Settings
+) -> None:
+    """A process that starts does not know whether Redis was just away: its live workers may
+    not have renewed yet."""
+    quick = replace(settings, lease_seconds=0.5, heartbeat_seconds=0.1)
+    _job(store)
+    _begin(store, 0, "dead", lease=0.01)
+    time.sleep(0.05)  # its lease runs out (time, not another process, is the subject)
+    assert reap_expired_leases(reaper_store, quick) == []
+    wait_for(lambda: reap_expired_leases(reaper_store, quick), timeout=5, what="the reap")
+    assert store.segment_states("j")[0] == "queued"
+
+
+def test_after_an_outage_longer_than_a_lease_live_workers_renew_before_anyone_reaps(
+    redis_server: RedisServer, store: JobStore, reaper_store: JobStore, settings: Settings
+) -> None:
+    """Redis is away for longer than a lease, so every lease has run out when it is back; the
+    reaper that saw it go waits one lease period, the live worker renews in it, nothing is
+    handed out again."""
+    quick = replace(settings, lease_seconds=1.0, heartbeat_seconds=0.25)
+    (message, _) = _job(store)
+    reaper_store.client.ping()
+    wait_for(lambda: reaper_store.connected_for() >= 1.0, timeout=5, what="the first period")
+    assert _begin(store, 0, "live", lease=1.0).run
+    keeper = LeaseKeeper(
+        Reporter(store), message, token="live", lease_seconds=1.0, heartbeat_seconds=0.25
+    )
+    with keeper:
+        assert reap_expired_leases(reaper_store, quick) == []  # alive; the reaper is settled
+        redis_server.stop(signal.SIGTERM)  # its AOF keeps the lease
+        with pytest.raises(redis.ConnectionError):
+            reap_expired_leases(reaper_store, quick)
+        time.sleep(1.2)  # the outage outlasts the lease (time, not another process, is the subject)
+        redis_server.start()
+
+        assert reap_expired_leases(reaper_store, quick) == []  # expired, but the reaper waits
+        wait_for(lambda: reaper_store.connected_for() >= 1.0, timeout=5, what="the settle period")
+        assert reap_expired_leases(reaper_store, quick) == []  # renewed in the meantime
+        keeper.check()  # the worker still holds its segment
+    (segment,) = store.segments("j", [0])
+    assert (segment.state, segment.attempts) == ("running", 1)
+
+
+def test_a_lease_keeper_rides_out_redis_refusing_writes(
+    store: JobStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Out of memory (or READONLY after a failover) is not "unreachable", but the keeper must
+    still log it and renew once Redis takes writes again, not end without a word."""
+    (message, _) = _job(store)
+    assert _begin(store, 0, "t", lease=2.0).run
+    keeper = LeaseKeeper(
+        Reporter(store), message, token="t", lease_seconds=2.0, heartbeat_seconds=0.05
+    )
+
+    def expiry() -> float:
+        return float(store.client.hget("framefleet:job:j:lease", "0") or 0)
+
+    caplog.set_level(logging.WARNING, logger="framefleet.worker.lease")
+    with keeper:
+        store.client.config_set("maxmemory", "1")  # every write is refused: OOM
+        try:
+            wait_for(lambda: "OutOfMemoryError" in caplog.text, timeout=5, what="a refused renewal")
+            refused_at = expiry()
+        finally:
+            store.client.config_set("maxmemory", "0")
+        wait_for(lambda: expiry() > refused_at, timeout=5, what="renewals to resume")
+        keeper.check()  # still the holder
