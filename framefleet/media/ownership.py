@@ -161,13 +161,12 @@ def read_owner(path: Path) -> Owner | None:
     try:
         return Owner(**json.loads(data))
     except (ValueError, TypeError) as e:
-        raise _unreadable(path, e) from e
+        raise _unreadable(path, e if data else "it is empty") from e
 
 
-def _unreadable(path: Path, error: Exception) -> OutputError:
+def _unreadable(path: Path, why: object) -> OutputError:
     return OutputError(
-        f"owner record {str(path)!r} is unreadable ({error or 'empty'}); delete it and re-run "
-        "with --force"
+        f"owner record {str(path)!r} is unreadable ({why}); delete it and re-run with --force"
     )
 
 
@@ -296,7 +295,8 @@ def _supersede(root: Path, owner: Owner) -> None:
             with contextlib.suppress(ValueError, KeyError, TypeError, AttributeError, OSError):
                 inside(root, json.loads(line)["path"]).unlink(missing_ok=True)
     for image in _unlisted_images(root, owner.pattern):
-        image.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # gone already, or not ours to remove
+            image.unlink(missing_ok=True)
 
 
 def _unlisted_images(root: Path, pattern: str) -> list[Path]:
@@ -306,9 +306,14 @@ def _unlisted_images(root: Path, pattern: str) -> list[Path]:
     parts = pattern.split("/")
     for depth, part in enumerate(parts):
         last = depth == len(parts) - 1
-        regex = _name_regex(part)
         deeper: list[tuple[Path, str]] = []
         for folder, relative in found:
+            if "\x00" not in part:  # a literal name: no listing
+                path = folder / part
+                if path.is_file() if last else path.is_dir() and not path.is_symlink():
+                    deeper.append((path, relative + part))
+                continue
+            regex = _name_regex(part)
             try:
                 with os.scandir(folder) as entries:
                     for entry in entries:
@@ -318,10 +323,12 @@ def _unlisted_images(root: Path, pattern: str) -> list[Path]:
                             else entry.is_dir(follow_symlinks=False)
                         )
                         if kind and regex.fullmatch(entry.name):
-                            deeper.append((Path(entry.path), f"{relative}{entry.name}"))
+                            deeper.append((Path(entry.path), relative + entry.name))
             except OSError:
                 continue
-        found = [(path, f"{relative}/") for path, relative in deeper] if not last else deeper
+        found = deeper if last else [(path, f"{relative}/") for path, relative in deeper]
+    if not found:
+        return []  # the usual case: its manifests listed every image
     # Owners listed after the files: an image found was written after its owner's record.
     others = _other_patterns(root, pattern)
     if others is None:

@@ -163,9 +163,19 @@ def test_a_takeover_stops_the_segment_that_owned_the_names(clip: Path, tmp_path:
     assert not list(out.glob(f"_manifests/**/*.{a.identity}.jsonl"))
 
 
-def test_a_takeover_removes_the_images_of_a_crashed_segment(clip: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "template",
+    [
+        "{record_id}/{content}/{record_id}-{timestamp:.3f}.{ext}",
+        "{record_id}/{grid_time:017.3f}/{content}.{ext}",  # a time in a folder's name
+        "{content}_{frame:6}.{ext}",  # padded with spaces, straight under the root
+    ],
+)
+def test_a_takeover_removes_the_images_of_a_crashed_segment(
+    clip: Path, tmp_path: Path, template: str
+) -> None:
     out = tmp_path / "out"
-    a = _spec(clip, out, target_fps="10")
+    a = _spec(clip, out, target_fps="10", name_template=template)
 
     class Killed(Exception):
         pass
@@ -180,8 +190,9 @@ def test_a_takeover_removes_the_images_of_a_crashed_segment(clip: Path, tmp_path
     with pytest.raises(Killed):
         process_segment(a, on_image=crash)
     assert len(_images(out)) >= 3 and not _manifests_match_disk(out)  # listed nowhere
-    b = process_segment(_spec(clip, out, target_fps="1", quality=50), takeover=True)
-    assert _manifests_match_disk(out) == {i.path for i in b.images} == _images(out)
+    b = _spec(clip, out, target_fps="1", quality=50, name_template=template)
+    replaced = process_segment(b, takeover=True)
+    assert _manifests_match_disk(out) == {i.path for i in replaced.images} == _images(out)
 
 
 def test_a_takeover_never_removes_names_another_owner_holds(clip: Path, tmp_path: Path):
@@ -273,5 +284,7 @@ def test_an_owner_record_left_empty_is_an_error_that_says_what_to_do(clip: Path,
     record = owner_path((tmp_path / "out").resolve(), pattern_of(spec))
     record.parent.mkdir(parents=True)
     record.write_bytes(b"")
-    with pytest.raises(OutputError, match=r"unreadable.*delete it and re-run with --force"):
+    with pytest.raises(
+        OutputError, match=r"unreadable \(it is empty\); delete it and re-run with --force"
+    ):
         process_segment(spec)
