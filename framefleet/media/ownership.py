@@ -19,9 +19,11 @@ output options, the spec made from the files as they are on disk now, the owner 
 files that are no longer there (its recorded version differs from the disk's). That is how a
 re-extracted recording replaces its earlier images, and it can never go back and forth: only
 the version on disk wins. Two specs of the same version that differ otherwise (another start
-time, grid anchor, clock, record id) are *different* identities of equal standing: neither can
-tell which is right, so the second is refused unless asked (``--force``), never silently
-swapped back and forth.
+time, grid anchor, clock) are *different* identities: a segment never replaces such an owner
+by itself (so two queued jobs never swap images back and forth), and ``extract-file`` refuses
+unless asked (``--force``). The planner of a catalog job does replace it (``corrects``): it plans
+from the catalog as it is now, so its metadata (a sidecar's corrected start time) is the newer;
+segments of the older job then stop with a conflict instead of writing.
 
 Taking over (by itself or asked) happens under ``{out}/_owners/xx/<hash>.lock`` (``flock``, so
 concurrent takeovers of one pattern run one after the other). It drops the previous owner's
@@ -170,13 +172,18 @@ def _unreadable(path: Path, why: object) -> OutputError:
     )
 
 
-def claim_names(root: Path, spec: SegmentSpec, *, takeover: bool = False) -> bool:
+def claim_names(
+    root: Path, spec: SegmentSpec, *, takeover: bool = False, corrects: bool = False
+) -> bool:
     """Make ``spec`` the owner of its image names under ``root``; True when it took them over.
 
     Args:
         takeover: replace any other owner (its images and manifests are removed first); an
             owner made from an older version of the same video and output is replaced
             without it (see the module docstring).
+        corrects: ``spec`` is planned from the catalog as it is now (the planner), so it also
+            replaces an owner of the same video version and output made with other metadata:
+            a sidecar's corrected start time, another clock or grid anchor.
 
     Raises:
         MediaError: the spec's files changed since it was planned (nothing is claimed).
@@ -197,23 +204,27 @@ def claim_names(root: Path, spec: SegmentSpec, *, takeover: bool = False) -> boo
                 return False
         if current.identity == mine.identity:  # a concurrent claim of the same spec won
             return False
-        if not (takeover or _replaces(mine, current, now)):
+        if not (takeover or _replaces(mine, current, now, corrects=corrects)):
             raise OutputConflictError(conflict_message(current, mine, root))
         _supersede(root, current)
         write_atomic(path, _encode(mine))
     return True
 
 
-def _replaces(mine: Owner, current: Owner, now: str | None) -> bool:
+def _replaces(mine: Owner, current: Owner, now: str | None, *, corrects: bool) -> bool:
     """True when ``mine`` is a newer version of ``current``: the same video and output, made
-    from the files on disk, where ``current``'s files are no longer there."""
-    return (
+    from the files on disk, where ``current``'s files are no longer there (or, ``corrects``,
+    are the same version, with the metadata ``mine`` was planned from now)."""
+    if not (
         current.video_path == mine.video_path
         and current.output == mine.output
         and now is not None
         and mine.version == now
-        and current.version != source_version(current.video_path, current.timestamps_path)
-    )
+    ):
+        return False
+    if corrects and current.version == mine.version:
+        return True
+    return current.version != source_version(current.video_path, current.timestamps_path)
 
 
 def still_owner(root: Path, spec: SegmentSpec) -> bool:

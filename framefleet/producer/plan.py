@@ -193,7 +193,7 @@ def _check_names(spec: SegmentSpec, names: dict[str, SegmentSpec], *, takeover: 
             f"({other.video_path}) under {output.name_template!r}; nothing of it was run. Give "
             "--name-template the fields that tell them apart ({record_id}, {content})"
         )
-    claim_names(output.root.resolve(), spec, takeover=takeover)
+    claim_names(output.root.resolve(), spec, takeover=takeover, corrects=True)
 
 
 def _reason(error: BaseException) -> str:

@@ -181,6 +181,30 @@ def test_a_sidecar_arriving_after_its_video_corrects_the_recording(harness: Harn
     ]
 
 
+def test_a_corrected_start_time_in_the_sidecar_replaces_the_images(harness: Harness) -> None:
+    folder = harness.root / "rec" / "data"
+    folder.mkdir(parents=True)
+    video = make_clip(folder / "camera_01.mp4", ClipSpec(frames=60))  # 2 s, no camera clock
+    sidecar = video.with_name(video.name + ".json")
+
+    def write_sidecar(start: float) -> None:
+        sidecar.write_text(
+            json.dumps(
+                {"record_id": "rec", "path": video.name, "start_timestamp": start,
+                 "end_timestamp": start + 2, "contents": {"camera/front": {"tags": ["camera"]}}}
+            )
+        )  # fmt: skip
+
+    write_sidecar(1_500_000_000.0)
+    harness.poll()
+    write_sidecar(1_500_000_100.0)  # the same video, its start time corrected
+    harness.poll()
+    assert len(harness.runs) == 2 and not harness.runs[1].status().failed
+    assert sorted(harness.images()) == [
+        f"rec/camera%2Ffront/rec-{1_500_000_100 + k / 2:.3f}.jpg" for k in range(4)
+    ]  # the images of the wrong start time are gone, the manifests say so (images())
+
+
 def test_a_rule_registers_its_images_and_a_changed_video_replaces_them(tmp_path: Path) -> None:
     harness = Harness(tmp_path, register=True)
     try:
