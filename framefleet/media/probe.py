@@ -5,9 +5,9 @@ makes every later decision exact for any GOP structure, with or without B-frames
 comes from the container's sample table (`framefleet.media.mp4index`: the ``moov`` box and a few
 bytes per packet); otherwise, or when that table does not check out, from one demux-only pass
 over the file (no decoding; a fraction of a second for a 150 MB clip from the page cache, but a
-full read of the file). It is cached per process, keyed by (path, size, mtime), so the segments
-of one file on one worker share it, and optionally on disk (`framefleet.media.indexcache`), so
-the processes of a job share it.
+full read of the file). It is cached per process, keyed by (path, size, mtime, inode, ctime),
+so the segments of one file on one worker share it, and optionally on disk
+(`framefleet.media.indexcache`), so the processes of a job share it.
 """
 
 from __future__ import annotations
@@ -131,17 +131,26 @@ def open_video(path: str | os.PathLike[str]) -> av.container.InputContainer:
 
 
 def _file_key(path: str | os.PathLike[str]) -> indexcache.FileKey:
+    """The file's key for the shared cache: resolved path, size, mtime."""
+    return _keys(path)[0]
+
+
+def _keys(path: str | os.PathLike[str]) -> tuple[indexcache.FileKey, _MemoryKey]:
+    """The file's cache key (path, size, mtime) and, for this process's cache, that plus its
+    inode and ctime: a same-size rewrite with the mtime kept (``cp -p``) is another file."""
     p = Path(path).resolve()
     try:
         st = p.stat()
     except FileNotFoundError as e:
         raise VideoNotFoundError(f"video not found: {str(path)!r}") from e
-    return str(p), st.st_size, st.st_mtime_ns
+    key = (str(p), st.st_size, st.st_mtime_ns)
+    return key, (*key, st.st_ino, st.st_ctime_ns)
 
 
-_MEMORY: OrderedDict[indexcache.FileKey, VideoIndex] = OrderedDict()
+_MemoryKey = tuple[str, int, int, int, int]
+_MEMORY: OrderedDict[_MemoryKey, VideoIndex] = OrderedDict()
 _MEMORY_MAX = 16
-_STORED: dict[indexcache.FileKey, set[Path]] = {}
+_STORED: dict[_MemoryKey, set[Path]] = {}
 """The cache directories known to hold the index of each file in `_MEMORY`."""
 
 
@@ -153,22 +162,22 @@ def index_video(path: str | os.PathLike[str], *, cache_dir: Path | None = None) 
             is loaded from there when it holds one for this version of the file, and written
             there when it does not.
     """
-    key = _file_key(path)
-    index = _MEMORY.pop(key, None)
+    key, memory_key = _keys(path)
+    index = _MEMORY.pop(memory_key, None)
     if index is None and cache_dir is not None:
         fields = indexcache.load(cache_dir, key)
         if fields is not None:
             index = VideoIndex(**fields)
-            _STORED.setdefault(key, set()).add(cache_dir)
+            _STORED.setdefault(memory_key, set()).add(cache_dir)
     if index is None:
         index = _build_index(key[0])
     if (
         cache_dir is not None
-        and cache_dir not in _STORED.get(key, ())
+        and cache_dir not in _STORED.get(memory_key, ())
         and indexcache.save(cache_dir, key, _index_fields(index))
     ):
-        _STORED.setdefault(key, set()).add(cache_dir)
-    _MEMORY[key] = index
+        _STORED.setdefault(memory_key, set()).add(cache_dir)
+    _MEMORY[memory_key] = index
     while len(_MEMORY) > _MEMORY_MAX:
         _STORED.pop(_MEMORY.popitem(last=False)[0], None)
     return index

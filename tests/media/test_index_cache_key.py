@@ -71,3 +71,22 @@ def test_an_entry_for_a_file_that_changed_since_it_was_keyed_is_not_written(tmp_
     os.utime(video, ns=(1, 1))
     assert indexcache.save(cache, stale, fields) is False
     assert indexcache.load(cache, _key(video)) is None
+
+
+def test_a_process_never_reuses_its_in_memory_index_for_another_version(tmp_path: Path) -> None:
+    """The same for the per-process cache: a different video copied over with ``cp -p`` (the
+    size and mtime of the first) is indexed again, not answered from memory."""
+    first = make_clip(tmp_path / "a.mp4", ClipSpec(width=64, height=48, frames=30, gop=30))
+    second = make_clip(tmp_path / "b.mp4", ClipSpec(width=64, height=48, frames=30, gop=10))
+    size = max(first.stat().st_size, second.stat().st_size) + 16
+    for clip in (first, second):  # one size for both: a trailing mp4 'free' box
+        pad = size - clip.stat().st_size
+        with clip.open("ab") as f:
+            f.write(pad.to_bytes(4, "big") + b"free" + bytes(pad - 8))
+    video = tmp_path / "v.mp4"
+    shutil.copy2(first, video)
+    assert int(index_video(video).is_keyframe.sum()) == 1
+    os.utime(second, ns=(video.stat().st_atime_ns, video.stat().st_mtime_ns))
+    shutil.copy2(second, video)  # cp -p: same size, same mtime, other bytes
+    assert _key(video)[1:] == (size, video.stat().st_mtime_ns)
+    assert int(index_video(video).is_keyframe.sum()) == 3
