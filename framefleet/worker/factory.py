@@ -12,6 +12,10 @@ What makes delivery at-least-once with idempotent effects:
   such messages runs every `restore_interval` seconds instead of its default ~100 s, and its lock
   expires in seconds, not 5 minutes, should a worker die holding it;
 - JSON only, in and out.
+
+A task that fails is acknowledged (``task_acks_on_failure_or_timeout``): its failure is recorded
+in the job store. A segment task that cannot reach the job store at all records nothing and
+rejects its message with requeue instead (`framefleet.worker.tasks`): another delivery does it.
 """
 
 from __future__ import annotations

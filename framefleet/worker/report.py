@@ -2,9 +2,10 @@
 
 A segment's images are on disk before its report; a report that fails would leave the segment
 "running" for ever, so each call is retried with backoff for up to ``retry_seconds`` (a Redis
-restart takes a second or two). If Redis stays away longer, the error reaches the task, which
-leaves the message unacknowledged: Redis hands it out again after the visibility timeout and the
-rerun finds the segment's manifest and only reports.
+restart takes a second or two). If Redis stays away longer, or the task's soft time limit comes
+while the reporter waits for it, `StoreUnreachableError` reaches the task, which gives its
+message back to the queue (never recording the segment failed: nothing is known to be wrong
+with it); the next delivery finds the segment's manifest, if it was complete, and only reports.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+from celery.exceptions import SoftTimeLimitExceeded
+
 from framefleet.jobs.connection import REDIS_DOWN
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import SegmentMessage
@@ -24,6 +27,11 @@ from framefleet.media.pipeline import SegmentResult
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+
+class StoreUnreachableError(Exception):
+    """A report did not reach the result store: unreachable for the whole retry window, or
+    until the task's soft time limit. The delivery should give its message back."""
 
 
 class Reporter:
@@ -110,18 +118,35 @@ class Reporter:
         """Write the job manifest of a complete job (idempotent)."""
         return self._call(lambda: finalize_job(self.store, job_id))
 
-    def _call(self, call: Callable[[], T]) -> T:  # retried while Redis does not answer
+    def _call(self, call: Callable[[], T]) -> T:
+        """``call()``, retried while Redis does not answer.
+
+        Raises:
+            StoreUnreachableError: it did not answer within ``retry_seconds``, or the soft time
+                limit came while waiting for it.
+        """
         deadline = time.monotonic() + self.retry_seconds
         delay = 0.2
+        waiting = False
         while True:
             try:
-                return call()
-            except REDIS_DOWN as e:
-                if time.monotonic() + delay > deadline:
-                    raise
-                log.warning("result store unreachable (%s); retrying in %.1f s", e, delay)
-                time.sleep(delay)
-                delay = min(5.0, delay * 2)
+                try:
+                    return call()
+                except REDIS_DOWN as e:
+                    if time.monotonic() + delay > deadline:
+                        raise StoreUnreachableError(
+                            f"result store unreachable for {self.retry_seconds:g} s: {e}"
+                        ) from e
+                    log.warning("result store unreachable (%s); retrying in %.1f s", e, delay)
+                    waiting = True
+                    time.sleep(delay)
+                    delay = min(5.0, delay * 2)
+            except SoftTimeLimitExceeded as e:
+                if not waiting:
+                    raise  # the task's own time ran out: its caller's to handle
+                raise StoreUnreachableError(
+                    "result store unreachable until the task's soft time limit"
+                ) from e
 
 
 def _alive(pid: int, token: str) -> bool:

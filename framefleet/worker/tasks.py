@@ -10,7 +10,9 @@ Its only decisions are which errors are worth another try:
 - the process dying (killed, out of memory, a crash in native code): nothing runs, but the message
   was not acknowledged, so it comes back (at once if only the pool process died, after the
   visibility timeout if the whole worker did). Every delivery is counted in Redis when the task
-  starts, so a segment that kills its worker every time is failed after ``max_attempts``.
+  starts, so a segment that kills its worker every time is failed after ``max_attempts``;
+- the result store out of reach for longer than the reporter waits (`StoreUnreachableError`):
+  the message goes back to the queue (``Reject(requeue=True)``), nothing is recorded failed.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import logging
 from typing import Any, NoReturn
 
 from celery import Celery, Task
-from celery.exceptions import SoftTimeLimitExceeded
+from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from framefleet.errors import ConfigError, FramefleetError, MediaError, MessageError, OutputError
 from framefleet.jobs.connection import REDIS_DOWN
@@ -29,7 +31,7 @@ from framefleet.jobs.store import GAVE_UP
 from framefleet.media.pipeline import process_segment
 from framefleet.worker import hooks
 from framefleet.worker.lease import LeaseKeeper, LeaseLostError
-from framefleet.worker.report import new_token
+from framefleet.worker.report import StoreUnreachableError, new_token
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,11 @@ def register_tasks(app: Celery) -> Any:
         throws=(SegmentFailedError,),
     )
     def extract_segment(task: Task, message: dict[str, Any]) -> dict[str, Any]:
-        return run_segment(task, message)
+        try:
+            return run_segment(task, message)
+        except StoreUnreachableError as e:
+            log.error("%s; the message goes back to the queue", e)
+            raise Reject(str(e), requeue=True) from e
 
     return extract_segment
 
