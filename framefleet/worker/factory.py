@@ -16,6 +16,7 @@ What makes delivery at-least-once with idempotent effects:
 A task that fails is acknowledged (``task_acks_on_failure_or_timeout``): its failure is recorded
 in the job store. A segment task that cannot reach the job store at all records nothing and
 rejects its message with requeue instead (`framefleet.worker.tasks`): another delivery does it.
+The ``finalize_job`` task carries its own time limits and is acknowledged on receipt.
 """
 
 from __future__ import annotations

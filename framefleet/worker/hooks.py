@@ -19,6 +19,7 @@ from celery.exceptions import Reject, TimeLimitExceeded
 from framefleet.config import Settings
 from framefleet.cpus import whole_cpus
 from framefleet.errors import ConfigError, MessageError
+from framefleet.jobs.leases import hand_off_finalize
 from framefleet.jobs.message import TASK_NAME, SegmentMessage
 from framefleet.jobs.store import JobStore
 from framefleet.worker.heartbeat import WorkerHeartbeat
@@ -153,6 +154,6 @@ def _on_task_failure(
     try:
         token = reporter().token_of_task(message, str(task_id or ""))
         if reporter().failed(message, error, token=token) == 2:
-            reporter().finalize(message.job_id)
+            hand_off_finalize(reporter().store, settings(), message.job_id)
     except Exception:  # a signal handler must not take the worker down
         log.exception("could not record the failure of segment %s", message.segment_id)

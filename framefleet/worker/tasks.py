@@ -1,4 +1,5 @@
-"""The one task, thin: message -> `SegmentSpec` -> `process_segment` -> report.
+"""The tasks, thin: a segment (message -> `SegmentSpec` -> `process_segment` -> report), and
+finalizing a complete job.
 
 Its only decisions are which errors are worth another try:
 
@@ -13,6 +14,12 @@ Its only decisions are which errors are worth another try:
   starts, so a segment that kills its worker every time is failed after ``max_attempts``;
 - the result store out of reach for longer than the reporter waits (`StoreUnreachableError`):
   the message goes back to the queue (``Reject(requeue=True)``), nothing is recorded failed.
+
+The delivery that completes a job does not write its manifest and exports: that can take far
+longer than a segment's time limit. It sends a ``finalize_job`` task (`hand_off_finalize`), with
+its own limits (`FINALIZE_LIMITS`), acknowledged on receipt: Redis would hand a long one out
+again after the visibility timeout, to run twice at once. Finalizing is idempotent, and a job
+that a lost finalizer leaves behind is finalized by the next ``status`` or follower.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from framefleet.errors import ConfigError, FramefleetError, MediaError, MessageError, OutputError
 from framefleet.jobs.connection import REDIS_DOWN
+from framefleet.jobs.leases import FINALIZE_LIMITS, FINALIZE_TASK_NAME, hand_off_finalize
 from framefleet.jobs.limits import visibility_timeout
 from framefleet.jobs.message import TASK_NAME, SegmentMessage
 from framefleet.jobs.store import GAVE_UP
@@ -45,7 +53,7 @@ class SegmentFailedError(Exception):
 
 
 def register_tasks(app: Celery) -> Any:
-    """Register the segment task on ``app``; returns it."""
+    """Register the segment task and the finalize task on ``app``; returns the segment task."""
 
     @app.task(  # type: ignore[untyped-decorator]
         bind=True,
@@ -64,6 +72,18 @@ def register_tasks(app: Celery) -> Any:
         except StoreUnreachableError as e:
             log.error("%s; the message goes back to the queue", e)
             raise Reject(str(e), requeue=True) from e
+
+    @app.task(  # type: ignore[untyped-decorator]
+        name=FINALIZE_TASK_NAME,
+        shared=False,
+        acks_late=False,  # see the module docstring
+        ignore_result=True,
+        typing=False,
+        soft_time_limit=FINALIZE_LIMITS.soft_seconds,
+        time_limit=FINALIZE_LIMITS.hard_seconds,
+    )
+    def finalize_job(job_id: str) -> dict[str, Any]:
+        return run_finalize(str(job_id))
 
     return extract_segment
 
@@ -90,6 +110,7 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
         return {"status": "unknown-job"}
     if delivery.already_done:
         log.info("%s: already done (a repeated delivery); nothing to do", where)
+        _finalize_if_behind(message.job_id)  # the report that completed it may have been lost
         return {"status": "duplicate"}
     if delivery.held_elsewhere:
         log.info("%s: running elsewhere under a live lease (a repeated delivery); dropped", where)
@@ -137,8 +158,11 @@ def run_segment(task: Task, raw: dict[str, Any]) -> dict[str, Any]:
         log.warning("%s: %s; retrying in %.0f s", where, e, countdown)
         reporter.release(message, token=token)
         raise task.retry(exc=e, countdown=countdown) from e
-    if reporter.done(message, result, token=token) == 2:
+    counted = reporter.done(message, result, token=token)
+    if counted == 2:
         _finalize(message.job_id)
+    elif counted == 0:
+        _finalize_if_behind(message.job_id)
     log.info(
         "%s: %s images (%s) in %.2f s",
         where,
@@ -157,10 +181,41 @@ def _fail(message: SegmentMessage, error: str, *, token: str) -> NoReturn:
 
 
 def _finalize(job_id: str) -> None:
-    """Write the job manifest; a problem there is the job's, not this segment's: log it."""
+    """Hand the complete job to a ``finalize_job`` task (a problem there is logged)."""
+    hand_off_finalize(hooks.reporter().store, hooks.settings(), job_id)
+
+
+def _finalize_if_behind(job_id: str) -> None:
+    """Finalize a complete job whose manifest is out of date (a report that completed it was
+    counted but its answer lost, so nobody was told to)."""
+    try:
+        job = hooks.reporter().store.job(job_id)
+    except (FramefleetError, *REDIS_DOWN) as e:
+        log.warning("job %s: cannot tell whether its manifest is up to date: %s", job_id, e)
+        return
+    if job.complete and (job.manifest_done != job.done or not job.manifest):
+        _finalize(job_id)
+
+
+def run_finalize(job_id: str) -> dict[str, Any]:
+    """Write a complete job's manifest and exports (idempotent); problems are logged."""
+    retry = f"`framefleet status {job_id}` finalizes it"
     try:
         job = hooks.reporter().finalize(job_id)
+    except StoreUnreachableError as e:
+        log.error("job %s not finalized: %s; %s", job_id, e, retry)
+        return {"status": "store-unreachable"}
+    except SoftTimeLimitExceeded:
+        limit = FINALIZE_LIMITS.soft_seconds
+        log.error(
+            "job %s: finalizing took longer than %s s and was stopped; %s", job_id, limit, retry
+        )
+        return {"status": "timeout"}
     except FramefleetError as e:
         log.error("job %s is complete but its manifest could not be written: %s", job_id, e)
-        return
+        return {"status": "failed"}
+    if not job.complete:
+        log.info("job %s is not complete (retried since?): nothing to finalize", job_id)
+        return {"status": "incomplete"}
     log.info("job %s complete: %s done, %s failed; %s", job_id, job.done, job.failed, job.manifest)
+    return {"status": "done", "manifest": job.manifest}

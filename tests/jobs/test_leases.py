@@ -3,7 +3,10 @@ exactly once when they expire, and what a follower says while it waits."""
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+import os
 import signal
 import threading
 import time
@@ -14,10 +17,12 @@ import pytest
 import redis
 
 from framefleet.config import Settings, replace
+from framefleet.jobs.broker import queue_lists
 from framefleet.jobs.keys import LEASES, WORKER_QUEUES, WORKERS
-from framefleet.jobs.leases import reap_expired_leases
+from framefleet.jobs.leases import FINALIZE_TASK_NAME, reap_expired_leases
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
+from framefleet.jobs.state import Reaped
 from framefleet.jobs.store import JobStore
 from framefleet.media.specs import OutputSpec, SegmentSpec
 from framefleet.producer.follow import follow_job
@@ -350,3 +355,48 @@ def test_a_lease_keeper_rides_out_redis_refusing_writes(
             store.client.config_set("maxmemory", "0")
         wait_for(lambda: expiry() > refused_at, timeout=5, what="renewals to resume")
         keeper.check()  # still the holder
+
+
+def _queued_tasks(store: JobStore) -> list[tuple[str, list[object]]]:
+    """(task name, args) of every message waiting in the default queue's lists."""
+    found = []
+    for key in queue_lists():
+        for raw in store.client.lrange(key, 0, -1):
+            envelope = json.loads(raw)
+            args, _kwargs, _embed = json.loads(base64.b64decode(envelope["body"]))
+            found.append((envelope["headers"]["task"], args))
+    return found
+
+
+def test_a_reap_that_completes_a_job_hands_its_finalization_to_a_worker(
+    store: JobStore, settings: Settings, tmp_path: Path
+) -> None:
+    """The worker's reaper is its heartbeat thread: a long finalization there would stop the
+    heartbeat (and the health check). Here the job manifest would wait on a segment manifest
+    that is a FIFO nobody writes; the reap must not wait with it."""
+    messages = _job(store, out=str(tmp_path))
+    fifo = tmp_path / messages[0].spec.manifest_name
+    fifo.parent.mkdir(parents=True)
+    os.mkfifo(fifo)
+    _begin(store, 0, "a")
+    store.finish("j", 0, images=1, bytes=1, decode_seconds=0, token="a")
+    _begin(store, 1, "dead", lease=0.01)
+    time.sleep(0.05)  # its lease runs out (time, not another process, is the subject)
+
+    results: list[list[Reaped]] = []
+    reaper = threading.Thread(
+        target=lambda: results.append(
+            reap_expired_leases(store, replace(settings, max_attempts=1), settle_seconds=0)
+        )
+    )
+    reaper.start()
+    reaper.join(timeout=10)
+    if reaper.is_alive():  # stuck reading the FIFO: let it go before failing
+        writer = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+        os.close(writer)
+        reaper.join()
+        pytest.fail("the reaper finalized the job itself, in the heartbeat thread")
+    ((reaped,),) = results
+    assert reaped.completed_job
+    assert _queued_tasks(store) == [(FINALIZE_TASK_NAME, ["j"])]
+    assert store.job("j").manifest is None  # a worker writes it

@@ -3,18 +3,25 @@ longer than the reporter waits, and a job whose finalization outlasts a segment'
 
 from __future__ import annotations
 
+import os
 import signal
+import time
 from pathlib import Path
 
 import pytest
 
+from framefleet.config import replace
+from framefleet.jobs.limits import checked_limits
 from framefleet.jobs.state import SegmentState
 from tests.servers import (
+    SEGMENT_SECONDS,
     SLOW_OUTPUT,
     Recording,
     Rig,
     image_files,
     manifest_lines,
+    planned,
+    submit,
     wait_complete,
     wait_for,
 )
@@ -58,3 +65,43 @@ def test_the_result_store_away_past_the_reporters_patience_gives_the_message_bac
     assert len(paths) == len(set(paths)) == 240
     assert sorted(image_files(out)) == sorted(paths)
     assert worker.process.poll() is None
+
+
+def test_finalizing_a_job_is_not_bound_by_its_last_segments_time_limit(
+    rig: Rig, small_recordings: list[Recording], tmp_path: Path
+) -> None:
+    """A big job's manifest and exports can take longer than a segment may; here the job
+    manifest waits on a segment manifest that is a FIFO until the test writes it, well after
+    the last segment's hard time limit. The job must still get its manifest."""
+    quick = replace(rig.settings, time_limit_factor=1.0)  # 2 s segments: soft 4 s, hard 6 s
+    limits = checked_limits(quick, SEGMENT_SECONDS)
+    out = tmp_path / "out"
+    row = small_recordings[0].row  # 5 s: 3 segments
+    first = out / planned([row], out).segments[0].spec.manifest_name
+    first.parent.mkdir(parents=True)
+    first.write_text("")  # complete before the job: skipped, and in its manifest
+    job_id = submit([row], out, store=rig.store, settings=quick).job_id
+    assert rig.store.segment_states(job_id) == {0: "skipped", 1: "queued", 2: "queued"}
+    first.unlink()
+    os.mkfifo(first)  # the finalizer now waits for the test to write it
+
+    rig.workers.start("w1")
+    wait_for(
+        lambda: (j := rig.store.job(job_id)).complete and j,
+        timeout=60,
+        what="the job's segments to be done",
+    )
+    time.sleep(
+        limits.hard_seconds + 1
+    )  # finalizing outlasts a segment's limits: time is the subject
+    try:
+        writer = os.open(first, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as e:  # ENXIO: nobody has it open to read any more
+        pytest.fail(f"the job's finalizer was stopped by the segment's time limit ({e})")
+    with os.fdopen(writer, "wb") as pipe:
+        pipe.write(b'{"path": "before.jpg"}\n')
+
+    job = wait_complete(rig.store, job_id, timeout=30)
+    lines = manifest_lines(job.manifest)
+    assert lines[0] == {"path": "before.jpg"} and len(lines) == 1 + job.images
+    assert job.manifest_done == job.done == 2
