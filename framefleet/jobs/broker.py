@@ -27,6 +27,11 @@ from framefleet.jobs.limits import TimeLimits
 from framefleet.jobs.message import DEFAULT_QUEUE, TASK_NAME, SegmentMessage
 
 BATCH_SIZE = 1000
+FINALIZE_TASK_NAME = "framefleet.finalize_job"
+"""The Celery task that writes a complete job's manifest and exports (argument: the job id)."""
+FINALIZE_LIMITS = TimeLimits(soft_seconds=3600, hard_seconds=3900)
+"""A big job's manifest and Parquet/WebDataset exports take long; a segment's limits are far
+too short for them."""
 NORMAL_PRIORITY = 3
 """Segments of a new job. Redis has one list per priority step, and workers take from the
 lowest number first: see `URGENT_PRIORITY`."""
@@ -52,10 +57,22 @@ _EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 def task_message(message: SegmentMessage, *, limits: TimeLimits, origin: str) -> dict[str, Any]:
     """The Celery protocol-2 headers and body for one segment (what ``send_task`` would send)."""
-    task_id = f"{message.job_id}-{message.segment_id}-{uuid.uuid4().hex[:12]}"
+    return _task(
+        TASK_NAME,
+        f"{message.job_id}-{message.segment_id}-{uuid.uuid4().hex[:12]}",
+        [message.to_dict()],
+        limits=limits,
+        argsrepr=f"(job {message.job_id} segment {message.segment_id},)",
+        origin=origin,
+    )
+
+
+def _task(
+    name: str, task_id: str, args: list[Any], *, limits: TimeLimits, argsrepr: str, origin: str
+) -> dict[str, Any]:
     headers: dict[str, Any] = {
         "lang": "py",
-        "task": TASK_NAME,
+        "task": name,
         "id": task_id,
         "shadow": None,
         "eta": None,
@@ -66,7 +83,7 @@ def task_message(message: SegmentMessage, *, limits: TimeLimits, origin: str) ->
         "timelimit": [limits.hard_seconds, limits.soft_seconds],
         "root_id": task_id,
         "parent_id": None,
-        "argsrepr": f"(job {message.job_id} segment {message.segment_id},)",
+        "argsrepr": argsrepr,
         "kwargsrepr": "{}",
         "origin": origin,
         "ignore_result": True,
@@ -74,7 +91,54 @@ def task_message(message: SegmentMessage, *, limits: TimeLimits, origin: str) ->
         "stamped_headers": None,
         "stamps": {},
     }
-    return {"headers": headers, "body": [[message.to_dict()], {}, _EMBED], "id": task_id}
+    return {"headers": headers, "body": [args, {}, _EMBED], "id": task_id}
+
+
+def publish_finalize(broker_url: str, job_id: str, *, queue: str) -> None:
+    """Publish one ``finalize_job`` task (`FINALIZE_TASK_NAME`, `FINALIZE_LIMITS`) ahead of
+    every new segment on ``queue``.
+
+    Raises:
+        QueueError: the broker cannot be reached.
+    """
+    task = _task(
+        FINALIZE_TASK_NAME,
+        f"{job_id}-finalize-{uuid.uuid4().hex[:12]}",
+        [job_id],
+        limits=FINALIZE_LIMITS,
+        argsrepr=f"({job_id!r},)",
+        origin=f"{os.getpid()}@{socket.gethostname()}",
+    )
+    try:
+        with _connect(broker_url) as connection:
+            _Producer(connection.default_channel).publish(
+                task["body"],
+                exchange="",
+                routing_key=queue,
+                serializer="json",
+                headers=task["headers"],
+                correlation_id=task["id"],
+                delivery_mode=2,
+                priority=URGENT_PRIORITY,
+            )
+    except (OperationalError, OSError, redis.RedisError) as e:
+        raise QueueError(
+            f"cannot publish to the broker at {redact_url(broker_url)}: {e}; is Redis running "
+            "there (--broker / FRAMEFLEET_BROKER_URL)?"
+        ) from e
+
+
+def _connect(broker_url: str) -> Any:
+    """A kombu connection to the broker, connected (a few quick retries), for ``with``."""
+    connection = _Connection(broker_url, connect_timeout=5)
+    try:
+        connection.ensure_connection(
+            max_retries=3, interval_start=0.2, interval_step=0.5, interval_max=1
+        )
+    except BaseException:
+        connection.release()
+        raise
+    return connection
 
 
 def publish_segments(
@@ -99,10 +163,7 @@ def publish_segments(
     origin = f"{os.getpid()}@{socket.gethostname()}"
     sent = 0
     try:
-        with _Connection(broker_url, connect_timeout=5) as connection:
-            connection.ensure_connection(
-                max_retries=3, interval_start=0.2, interval_step=0.5, interval_max=1
-            )
+        with _connect(broker_url) as connection:
             producer = _Producer(connection.default_channel)
             pending = 0
             with producer.batch(max_size=BATCH_SIZE) as batch:

@@ -26,37 +26,24 @@ the job's queue), as the worker that completes a job does.
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import time
-import uuid
 from collections import defaultdict
-from typing import Any
 
 import redis
-from kombu.connection import Connection
-from kombu.exceptions import OperationalError
-from kombu.messaging import Producer
 
-from framefleet.config import Settings, redact_url
-from framefleet.errors import FramefleetError, QueueError
-from framefleet.jobs.broker import URGENT_PRIORITY, publish_segments
-from framefleet.jobs.limits import TimeLimits, time_limits
+from framefleet.config import Settings
+from framefleet.errors import FramefleetError
+from framefleet.jobs.broker import (
+    URGENT_PRIORITY,
+    publish_finalize,
+    publish_segments,
+)
+from framefleet.jobs.limits import time_limits
 from framefleet.jobs.message import SegmentMessage
 from framefleet.jobs.state import Reaped
 from framefleet.jobs.store import JobStore
 
 log = logging.getLogger("framefleet.leases")
-
-FINALIZE_TASK_NAME = "framefleet.finalize_job"
-"""The Celery task that writes a complete job's manifest and exports (argument: the job id)."""
-FINALIZE_LIMITS = TimeLimits(soft_seconds=3600, hard_seconds=3900)
-"""A big job's manifest and Parquet/WebDataset exports take long; a segment's limits are far
-too short for them."""
-
-# kombu's API is untyped; these aliases keep strict mypy quiet at the call site.
-_Connection: Any = Connection
-_Producer: Any = Producer
 
 
 def reap_expired_leases(
@@ -126,59 +113,6 @@ def hand_off_finalize(store: JobStore, settings: Settings, job_id: str) -> bool:
         return False
     log.info("job %s complete: finalizing it on queue %r", job_id, queue)
     return True
-
-
-def publish_finalize(broker_url: str, job_id: str, *, queue: str) -> None:
-    """Publish one ``finalize_job`` task message (Celery protocol 2, as
-    `framefleet.jobs.broker` writes segment messages) with `FINALIZE_LIMITS`, ahead of every
-    new segment on ``queue``.
-
-    Raises:
-        QueueError: the broker cannot be reached.
-    """
-    task_id = f"{job_id}-finalize-{uuid.uuid4().hex[:12]}"
-    headers: dict[str, Any] = {
-        "lang": "py",
-        "task": FINALIZE_TASK_NAME,
-        "id": task_id,
-        "shadow": None,
-        "eta": None,
-        "expires": None,
-        "group": None,
-        "group_index": None,
-        "retries": 0,
-        "timelimit": [FINALIZE_LIMITS.hard_seconds, FINALIZE_LIMITS.soft_seconds],
-        "root_id": task_id,
-        "parent_id": None,
-        "argsrepr": f"({job_id!r},)",
-        "kwargsrepr": "{}",
-        "origin": f"{os.getpid()}@{socket.gethostname()}",
-        "ignore_result": True,
-        "replaced_task_nesting": 0,
-        "stamped_headers": None,
-        "stamps": {},
-    }
-    embed = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
-    try:
-        with _Connection(broker_url, connect_timeout=5) as connection:
-            connection.ensure_connection(
-                max_retries=3, interval_start=0.2, interval_step=0.5, interval_max=1
-            )
-            _Producer(connection.default_channel).publish(
-                [[job_id], {}, embed],
-                exchange="",
-                routing_key=queue,
-                serializer="json",
-                headers=headers,
-                correlation_id=task_id,
-                delivery_mode=2,
-                priority=URGENT_PRIORITY,
-            )
-    except (OperationalError, OSError, redis.RedisError) as e:
-        raise QueueError(
-            f"cannot publish to the broker at {redact_url(broker_url)}: {e}; is Redis running "
-            "there (--broker / FRAMEFLEET_BROKER_URL)?"
-        ) from e
 
 
 class Reaper:

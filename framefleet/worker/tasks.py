@@ -31,8 +31,9 @@ from celery import Celery, Task
 from celery.exceptions import Reject, SoftTimeLimitExceeded
 
 from framefleet.errors import ConfigError, FramefleetError, MediaError, MessageError, OutputError
+from framefleet.jobs.broker import FINALIZE_LIMITS, FINALIZE_TASK_NAME
 from framefleet.jobs.connection import REDIS_DOWN
-from framefleet.jobs.leases import FINALIZE_LIMITS, FINALIZE_TASK_NAME, hand_off_finalize
+from framefleet.jobs.leases import hand_off_finalize
 from framefleet.jobs.limits import visibility_timeout
 from framefleet.jobs.message import TASK_NAME, SegmentMessage
 from framefleet.jobs.store import GAVE_UP

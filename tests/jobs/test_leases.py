@@ -17,9 +17,9 @@ import pytest
 import redis
 
 from framefleet.config import Settings, replace
-from framefleet.jobs.broker import queue_lists
+from framefleet.jobs.broker import FINALIZE_TASK_NAME, queue_lists
 from framefleet.jobs.keys import LEASES, WORKER_QUEUES, WORKERS
-from framefleet.jobs.leases import FINALIZE_TASK_NAME, reap_expired_leases
+from framefleet.jobs.leases import reap_expired_leases
 from framefleet.jobs.manifest import finalize_job
 from framefleet.jobs.message import DEFAULT_QUEUE, SegmentMessage
 from framefleet.jobs.state import Reaped
