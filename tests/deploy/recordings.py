@@ -1,11 +1,12 @@
 """Recordings for the container test: the demo dataset's pydtk layout with 1080p H.264 clips.
 
 `framefleet.demo` lays out 3 recordings x 2 cameras (front-center, rear-center) with sidecars
-and camera timestamp CSVs; its clips are encoded frame by frame, ~55 ms a 1080p frame here. So
-one GOP-aligned 2 s clip is encoded (`framefleet.media.synthetic`) and its packets repeated up to
-the recording length without re-encoding (closed 30-frame GOPs make that a valid stream), and
-every camera's mp4 is a hard link to it; `make_demo_dataset` then writes only the CSVs and
-sidecars. Three 40 s recordings take ~5 s instead of ~7 min.
+and camera timestamp CSVs, and a fourth recording as an MCAP bag (a JPEG front camera); its
+clips are encoded frame by frame, ~55 ms a 1080p frame here. So one GOP-aligned 2 s clip is
+encoded (`framefleet.media.synthetic`) and its packets repeated up to the recording length
+without re-encoding (closed 30-frame GOPs make that a valid stream), and every camera's mp4 is a
+hard link to it; `make_demo_dataset` then writes only the CSVs, the sidecars and the bag. Three
+40 s recordings take ~5 s instead of ~7 min.
 """
 
 from __future__ import annotations
