@@ -66,4 +66,3 @@ class _Group(click.Group):
 def main(ctx: click.Context, config_path: str | None) -> None:
     """framefleet: turn driving recordings into images at fleet scale."""
     ctx.obj = CliState(config_path=config_path)
-

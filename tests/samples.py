@@ -11,6 +11,4 @@ ROOT = Path(__file__).resolve().parents[1]
 PYDTK_SAMPLE = Path(
     os.environ.get("FRAMEFLEET_PYDTK_SAMPLE") or ROOT.parent / "shared" / "pydtk-sample"
 )
-MISSING = (
-    f"the pydtk sample is not at {PYDTK_SAMPLE} (set FRAMEFLEET_PYDTK_SAMPLE to its folder)"
-)
+MISSING = f"the pydtk sample is not at {PYDTK_SAMPLE} (set FRAMEFLEET_PYDTK_SAMPLE to its folder)"

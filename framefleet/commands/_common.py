@@ -114,7 +114,8 @@ def image_options(command: F) -> F:
             "--fast-decode",
             is_flag=True,
             help="Skip H.264's deblocking filter: 1.1-1.2x faster decoding; images not "
-            "bit-exact (>= 43 dB PSNR at a quarter size on camera footage). Part of the output spec.",
+            "bit-exact (>= 43 dB PSNR at a quarter size on camera footage). Part of the "
+            "output spec.",
         ),
     ]
     for option in reversed(options):
